@@ -1,0 +1,18 @@
+import os, sys, subprocess
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get('LMEFF_SHARED_DATA', ROOT.parent/'shared'/'data'))
+
+@pytest.fixture
+def shared_data():
+    "The folder of real public data (BLiMP, corpus samples, reference results) kept beside the repo; skip when absent."
+    if not SHARED_DATA.is_dir(): pytest.skip(f"real data folder {SHARED_DATA} not present (set LMEFF_SHARED_DATA)")
+    return SHARED_DATA
+
+def run_cli(*args, cwd=None, env=None, timeout=600):
+    "Run the installed `lmeff` console script; return the CompletedProcess."
+    exe = Path(sys.executable).with_name('lmeff')
+    cmd = [str(exe)] if exe.exists() else [sys.executable, '-m', 'lmeff.cli']
+    return subprocess.run(cmd + [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
