@@ -10,9 +10,9 @@ import lmeff
 from .config import LmeffError, read_configs, describe
 
 # %% auto #0
-__all__ = ['COMMANDS', 'cmd_check', 'cmd_init', 'make_parser', 'main']
+__all__ = ['STAGES', 'cmd_check', 'cmd_init', 'make_parser', 'main']
 
-# %% ../nbs/07_cli.ipynb #58976854
+# %% ../nbs/07_cli.ipynb #e6546319
 def _add_check(sub):
     p = sub.add_parser('check', help='validate a configs.csv and summarise each row',
                        description='Validate CONFIGS_CSV before any work: print one line per row (size, parameters, tokens per step, anchors), '
@@ -20,6 +20,7 @@ def _add_check(sub):
     p.add_argument('configs', metavar='CONFIGS_CSV', help='the experiment table')
     p.add_argument('--use-row-batch', action='store_true', help="use each row's batch_size/grad_accum instead of the per-size defaults")
     p.add_argument('--world-size', type=int, default=1, help='data-parallel processes (GPUs) the runs will use (default: 1)')
+    return p
 
 def cmd_check(args)->int:
     runs = read_configs(args.configs, use_row_batch=args.use_row_batch)
@@ -27,7 +28,7 @@ def cmd_check(args)->int:
     print(f"{args.configs}: {len(runs)} row(s) OK")
     return 0
 
-# %% ../nbs/07_cli.ipynb #b09b653f
+# %% ../nbs/07_cli.ipynb #221affa0
 def _add_init(sub):
     p = sub.add_parser('init', help='write the random initialisation of a (size, vocab, seed)',
                        description='Save the untrained weights of a model size as a Hugging Face folder (same seed: identical bytes). '
@@ -38,6 +39,7 @@ def _add_init(sub):
     p.add_argument('--seed', type=int, default=0, metavar='S', help='random seed (default: 0)')
     p.add_argument('--seq-length', type=int, default=256, metavar='T', help='max_position_embeddings (default: 256)')
     p.add_argument('--out', required=True, metavar='DIR', help='folder to write')
+    return p
 
 def cmd_init(args)->int:
     from lmeff.model import init_random, n_params
@@ -47,20 +49,29 @@ def cmd_init(args)->int:
     print(f"random init of {args.model_config} (seed {args.seed}) in {out}")
     return 0
 
-# %% ../nbs/07_cli.ipynb #771ea2f8
-COMMANDS = {'check': (_add_check, cmd_check), 'init': (_add_init, cmd_init)}
+# %% ../nbs/07_cli.ipynb #093c100a
+STAGES = ('data', 'train', 'blimp', 'analysis', 'sweep') # stage modules with an `add_cli(sub)`
+
+def _stage_modules():
+    import importlib
+    for name in STAGES:
+        try: yield importlib.import_module(f'lmeff.{name}')
+        except ModuleNotFoundError as e:
+            if e.name != f'lmeff.{name}': raise  # stages not built yet are skipped; a broken import is not
 
 def make_parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='lmeff', description='How early in pre-training can we tell which small language model will end up best?')
     p.add_argument('--version', action='version', version=f'lmeff {lmeff.__version__}')
     sub = p.add_subparsers(dest='command', metavar='COMMAND', required=True)
-    for add, _ in COMMANDS.values(): add(sub)
+    _add_check(sub).set_defaults(func=cmd_check)
+    _add_init(sub).set_defaults(func=cmd_init)
+    for mod in _stage_modules(): mod.add_cli(sub)
     return p
 
 def main(argv:list[str]|None=None)->int:
     "Run the `lmeff` command line; return the exit status."
     args = make_parser().parse_args(argv)
-    try: return COMMANDS[args.command][1](args) or 0
+    try: return args.func(args) or 0
     except LmeffError as e:
         print(f"lmeff {args.command}: error: {e}", file=sys.stderr)
         return 2
