@@ -92,7 +92,7 @@ def load_tokenizer(path)->PreTrainedTokenizerFast:
     if missing: raise LmeffError(f"{path}: tokenizer lacks special token(s) {', '.join(missing)}")
     return tok
 
-# %% ../nbs/02_model.ipynb #d48626e0
+# %% ../nbs/02_model.ipynb #3c0af59e
 def sha256_file(path, chunk:int=1<<20)->str:
     h = hashlib.sha256()
     with open(path, 'rb') as f:
@@ -138,7 +138,7 @@ def init_random(size:str, # a registered model size
     meta = dict(model_config=size, vocab_size=vocab_size, seed=seed, seq_length=seq_length, n_params=n_params(size, vocab_size))
     if (out/'init_meta.json').exists():
         old = json.loads((out/'init_meta.json').read_text())
-        if {k: old.get(k) for k in meta} != meta:
+        if any(old.get(k) != v for k, v in meta.items() if k != 'seq_length'):   # positions are not weights
             raise LmeffError(f"{out} already holds a different init ({old}); choose another --out")
         return out
     if out.exists() and any(out.iterdir()): raise LmeffError(f"{out} exists and is not an lmeff random init; choose another --out")

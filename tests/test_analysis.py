@@ -1,0 +1,409 @@
+"Early-prediction analysis: hand-computable statistics, the gatherer, figures, the command line, the published tables."
+import json, math
+from pathlib import Path
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from lmeff.config import LmeffError
+from lmeff.analysis import (OVERALL_COLUMNS, TASK_COLUMNS, RUN, BLIMP_PHENOMENON, PHENOMENA, Results, analyze, bootstrap_runs, check_table,
+                            correlations, decision_accuracy, early_prediction, earliest_milestone, gather, load_results, milestone_label,
+                            missing_snapshots, phenomenon, plot_correlations, plot_learning_curves, plot_phenomena, plot_tasks, read_table,
+                            reference_tables, save_chart, spearman_rows, summary_markdown)
+from lmeff.cli import main
+from conftest import run_cli
+
+def table(rows, columns=OVERALL_COLUMNS): return check_table(pd.DataFrame(rows, columns=columns), 'test.csv')
+
+def runs_table(accs:dict, milestones=('25', '50', 'final'), dataset='d', size='20m', vocab=8000):
+    "accs: seed -> accuracies by milestone (None: missing)."
+    return table([(dataset, size, m, vocab, s, a) for s, row in accs.items() for m, a in zip(milestones, row) if a is not None])
+
+def write_snapshot(root, dataset, size, seed, vocab, milestone, acc, tasks=None, tokens=None, pairs=None):
+    d = Path(root)/'blimp'/dataset/size/f'seed-{seed}'/f'tok-{vocab}'/milestone
+    d.mkdir(parents=True, exist_ok=True)
+    res = {'blimp': {'acc,none': acc, 'acc_stderr,none': 0.01, 'alias': 'blimp'}}
+    res.update({f'blimp_{k}': {'acc,none': v, 'acc_stderr,none': 0.01, 'alias': f' - blimp_{k}'} for k, v in (tasks or {}).items()})
+    cfg = {'dataset': dataset, 'model_config': size, 'seed': seed, 'vocab_size': vocab, 'milestone': milestone, 'tokens_seen': tokens}
+    (d/'blimp_results.json').write_text(json.dumps({'results': res, 'groups': {'blimp': res['blimp']}, 'config': cfg}))
+    if pairs is not None:
+        task, good, bad = pairs
+        np.savez(d/'pair_logprobs.npz', task=np.array(task), pairID=np.array([str(i) for i in range(len(task))]),
+                 logp_good=np.asarray(good, float), logp_bad=np.asarray(bad, float))
+    return d
+
+# ---------------------------------------------------------------- one milestone, by hand
+
+def test_perfect_agreement():
+    c = correlations([.5, .6, .7, .8], [.6, .65, .7, .9])
+    assert (c['spearman'], c['kendall_tau_b']) == (pytest.approx(1), pytest.approx(1)) and (c['decision_accuracy'], c['n_runs'], c['note']) == (1.0, 4, '')
+    assert c['r2'] == pytest.approx(stats.pearsonr([.5, .6, .7, .8], [.6, .65, .7, .9])[0]**2)
+
+def test_reversed_order_and_r2_is_squared_pearson():
+    c = correlations([.1, .2, .3, .4], [.4, .3, .2, .1])
+    assert c['spearman'] == pytest.approx(-1) and c['kendall_tau_b'] == pytest.approx(-1) and c['r2'] == pytest.approx(1) and c['decision_accuracy'] == 0
+
+def test_ties_get_average_ranks():
+    # ranks (1.5, 1.5, 3, 4) vs (1, 2, 3, 4): rho = 4.5 / sqrt(4.5 * 5); tau-b = (5 - 0) / sqrt(5 * 6); the tied pair counts 1/2
+    c = correlations([.5, .5, .7, .8], [.6, .65, .7, .9])
+    assert c['spearman'] == pytest.approx(math.sqrt(0.9))
+    assert c['kendall_tau_b'] == pytest.approx(5/math.sqrt(30))
+    assert c['decision_accuracy'] == pytest.approx(5.5/6)
+
+def test_decision_accuracy_leaves_out_pairs_tied_at_the_end():
+    # pairs: (0,1) tied at the end -> out; (0,2) milestone says 0 > 2, end says 2 > 0 -> wrong; (1,2) right
+    assert decision_accuracy([.9, .1, .5], [.7, .7, .8]) == 0.5
+    assert math.isnan(decision_accuracy([.1, .2], [.5, .5]))
+
+def test_decision_accuracy_is_half_of_one_plus_tau_without_ties():
+    rng = np.random.default_rng(0)
+    x, y = rng.random(12), rng.random(12)
+    assert decision_accuracy(x, y) == pytest.approx((1 + stats.kendalltau(x, y).statistic) / 2)
+
+def test_single_run_and_no_runs():
+    for x, y in [([.6], [.7]), ([], [])]:
+        c = correlations(x, y)
+        assert all(math.isnan(c[k]) for k in ('spearman', 'r2', 'kendall_tau_b', 'decision_accuracy'))
+        assert 'no correlation' in c['note']
+
+def test_two_runs():
+    c = correlations([.5, .6], [.7, .8])
+    assert c['spearman'] == pytest.approx(1) and c['r2'] == pytest.approx(1) and c['decision_accuracy'] == 1
+
+def test_constant_accuracies_give_nan_with_a_note():
+    c = correlations([.6, .6, .6], [.7, .8, .9])
+    assert math.isnan(c['spearman']) and math.isnan(c['r2']) and math.isnan(c['kendall_tau_b'])
+    assert 'same accuracy at this milestone' in c['note'] and c['decision_accuracy'] == 0.5
+    c = correlations([.6, .7, .8], [.9, .9, .9])
+    assert math.isnan(c['spearman']) and 'same final accuracy' in c['note'] and math.isnan(c['decision_accuracy'])
+
+# ---------------------------------------------------------------- the reference tables
+
+def test_reference_tables_by_hand():
+    # Finals .4 .3 .2 .1 for seeds 0-3. At 25: the exact reverse (rho -1, R2 1). At 50: ranks (1,3,2,4) vs (4,3,2,1),
+    # d^2 = 18, rho = 1 - 6*18/(4*15) = -0.8. At 100 seed 3 is missing: 3 runs, reversed. Seed 4 has no final: it counts nowhere.
+    # Milestones sort numerically (100 after 50).
+    t = runs_table({0: [.1, .1, .1, .4], 1: [.2, .3, .2, .3], 2: [.3, .2, .3, .2], 3: [.4, .4, None, .1], 4: [.9, .9, .9, None]},
+                   milestones=('25', '50', '100', 'final'))
+    sp, r2 = reference_tables(t)
+    assert list(sp.columns) == ['milestone', 'global'] and list(r2.columns) == ['milestone', 'global']
+    assert list(sp.milestone) == ['25', '50', '100']
+    assert sp['global'].tolist() == pytest.approx([-1, -0.8, -1])
+    assert r2['global'][0] == pytest.approx(1)
+    assert r2['global'][1] == pytest.approx(stats.pearsonr([.1, .3, .2, .4], [.4, .3, .2, .1])[0]**2)
+    ep = early_prediction(t, by=(), n_boot=0, progress=False)
+    assert ep.n_runs.tolist() == [4, 4, 3]
+
+def test_reference_tables_degenerate():
+    sp, r2 = reference_tables(runs_table({0: [.5, .6, .7]}))   # a single run
+    assert sp['global'].isna().all() and r2['global'].isna().all()
+    sp, _ = reference_tables(runs_table({0: [.5, .6, .7], 1: [.5, .65, .8]}))   # constant at 25
+    assert math.isnan(sp['global'][0]) and sp['global'][1] == pytest.approx(1)
+
+def test_missing_snapshots():
+    t = runs_table({0: [.5, .6, .7], 1: [.5, None, .8], 2: [.4, .5, None]})
+    m = missing_snapshots(t)
+    assert m[['seed', 'milestone']].values.tolist() == [[1, '50'], [2, 'final']]
+
+# ---------------------------------------------------------------- all milestones, groups, bootstrap
+
+def two_datasets():
+    a = runs_table({0: [.50, .60, .70], 1: [.55, .65, .75], 2: [.60, .62, .72]}, dataset='a')
+    b = runs_table({0: [.52, .58, .66], 1: [.53, .59, .68]}, dataset='b', size='60m')
+    return pd.concat([a, b], ignore_index=True)
+
+def test_early_prediction_scopes_and_values():
+    t = two_datasets()
+    ep = early_prediction(t, n_boot=200, progress=False)
+    assert ep[['scope', 'group']].drop_duplicates().values.tolist() == [
+        ['global', 'all'], ['dataset', 'a'], ['dataset', 'b'], ['model_size', '20m'], ['model_size', '60m']]
+    g = ep[ep.scope == 'global'].set_index('milestone')
+    x25 = [.50, .55, .60, .52, .53]; y = [.70, .75, .72, .66, .68]
+    assert g.loc['25', 'spearman'] == pytest.approx(stats.spearmanr(x25, y)[0])
+    assert g.loc['25', 'kendall_tau_b'] == pytest.approx(stats.kendalltau(x25, y)[0])
+    assert g.loc['50', 'n_runs'] == 5 and g.loc['50', 'budget_share'] == 1.0 and g.loc['25', 'budget_share'] == 0.5
+    b = ep[ep.group == 'b'].set_index('milestone')
+    assert b.loc['25', 'spearman'] == pytest.approx(1) and b.loc['50', 'decision_accuracy'] == 1
+    assert (ep.spearman_ci_low <= ep.spearman + 1e-12).all() and (ep.spearman <= ep.spearman_ci_high + 1e-12).all()
+
+def test_bootstrap_is_deterministic_and_seeded():
+    rng = np.random.default_rng(0)
+    t = pd.concat([runs_table({s: rng.random(3).tolist() for s in range(12)}, dataset=d) for d in ('a', 'b')], ignore_index=True)
+    a = early_prediction(t, n_boot=100, seed=1, progress=False)
+    b = early_prediction(t, n_boot=100, seed=1, progress=False)
+    c = early_prediction(t, n_boot=100, seed=2, progress=False)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.spearman_ci_low.equals(c.spearman_ci_low)
+    # a statistic's interval does not depend on what else is computed
+    alone = early_prediction(t, by=(), n_boot=100, seed=1, progress=False)
+    pd.testing.assert_frame_equal(alone, a[a.scope == 'global'].reset_index(drop=True))
+
+def test_bootstrap_runs_interval():
+    rng = np.random.default_rng(3)
+    x = rng.random(30); y = x + rng.normal(0, .1, 30)
+    lo, hi = bootstrap_runs(x, y, 500, np.random.default_rng(0))
+    rho = stats.spearmanr(x, y)[0]
+    assert -1 <= lo < rho < hi <= 1
+    assert all(math.isnan(v) for v in bootstrap_runs([.5], [.6], 100))
+    assert all(math.isnan(v) for v in bootstrap_runs([.5, .5, .5], [.6, .7, .8], 100))   # constant: no rho in any resample
+
+def test_spearman_rows_matches_scipy():
+    rng = np.random.default_rng(0)
+    X, Y = rng.integers(0, 4, (20, 9)).astype(float), rng.random((20, 9))   # many ties in X
+    r = spearman_rows(X, Y)
+    for i in range(20):
+        want = stats.spearmanr(X[i], Y[i]).statistic if np.ptp(X[i]) else math.nan
+        assert (math.isnan(r[i]) and math.isnan(want)) or r[i] == pytest.approx(want)
+
+def test_constant_milestone_in_early_prediction_has_a_note():
+    t = runs_table({0: [.5, .6, .7], 1: [.5, .7, .8], 2: [.5, .65, .75]})
+    ep = early_prediction(t, by=(), n_boot=50, progress=False).set_index('milestone')
+    assert math.isnan(ep.loc['25', 'spearman']) and 'same accuracy' in ep.loc['25', 'note']
+    assert math.isnan(ep.loc['25', 'spearman_ci_low']) and ep.loc['50', 'spearman'] == pytest.approx(1)
+
+def test_earliest_milestone():
+    ep = pd.DataFrame({'scope': 'global', 'group': 'all', 'milestone': ['25', '50', '100', '200'], 'tokens_m': [25., 50, 100, 200],
+                       'spearman': [.5, .92, .88, .95], 'spearman_ci_low': [.2, .8, .7, .91], 'budget_share': [.125, .25, .5, 1.]})
+    e = earliest_milestone(ep).set_index('criterion')
+    assert e.loc['spearman', 'milestone'] == '50' and e.loc['spearman', 'compute_saving'] == .75
+    assert not e.loc['spearman', 'stays_above'] and e.loc['spearman', 'stays_from'] == '200'
+    assert e.loc['spearman_ci_low', 'milestone'] == '200' and e.loc['spearman_ci_low', 'stays_above']
+    assert earliest_milestone(ep, 0.8).set_index('criterion').loc['spearman', 'stays_from'] == '50'
+    none = earliest_milestone(ep, 0.99)
+    assert none.milestone.isna().all() and none.stays_from.isna().all()
+
+def test_budget_from_final_tokens():
+    t = runs_table({0: [.5, .6, .7], 1: [.55, .65, .75]})
+    res = Results(t, None, missing_snapshots(t), 'x', final_tokens=pd.DataFrame({**{k: [t[k][0]] * 2 for k in ('dataset', 'model_size', 'vocab_size')},
+                                                                               'seed': [0, 1], 'tokens_seen': [90e6, 110e6]}))
+    ep = early_prediction(res, by=(), n_boot=0, progress=False)
+    assert ep.budget_m.tolist() == [100, 100] and ep.budget_share.tolist() == [.25, .5]
+    assert ep.spearman_ci_low.isna().all()
+
+# ---------------------------------------------------------------- tables from CSV: validation
+
+def write_csv(path, rows, columns=OVERALL_COLUMNS):
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False); return path
+
+def test_read_table_ok(tmp_path):
+    p = write_csv(tmp_path/'o.csv', [('d', '20m', '1000', 8000, 0, .6), ('d', '20m', 'final', 8000, 0, .7), ('d', '20m', '250.0', 8000, 0, .5)])
+    t = read_table(p)
+    assert t.milestone.tolist() == ['250', '1000', 'final'] and t.vocab_size.dtype == np.int64
+
+@pytest.mark.parametrize('rows,columns,msg', [
+    ([('d', '20m', 'final', 8000, 0)], OVERALL_COLUMNS[:-1], "missing column(s) acc"),
+    ([('d', '20m', 'final', 8000, 0, 'high')], OVERALL_COLUMNS, "line 2, column 'acc': not an accuracy"),
+    ([('d', '20m', 'final', 8000, 0, 1.5)], OVERALL_COLUMNS, "line 2, column 'acc'"),
+    ([('d', '20m', 'half', 8000, 0, .5)], OVERALL_COLUMNS, "line 2, column 'milestone'"),
+    ([('d', '20m', 'final', 'big', 0, .5)], OVERALL_COLUMNS, "line 2, column 'vocab_size': not an integer"),
+    ([('d', '', 'final', 8000, 0, .5)], OVERALL_COLUMNS, "line 2, column 'model_size': empty value"),
+    ([('d', '20m', '25', 8000, 0, .5), ('d', '20m', '50', 8000, 0, .6)], OVERALL_COLUMNS, "no 'final' rows"),
+    ([('d', '20m', 'final', 8000, 0, .5), ('d', '20m', 'final', 8000, 0, .6)], OVERALL_COLUMNS, "line 3: duplicate of line 2"),
+])
+def test_read_table_errors_name_file_and_column(tmp_path, rows, columns, msg):
+    p = write_csv(tmp_path/'overall.csv', rows, columns)
+    with pytest.raises(LmeffError) as e: read_table(p)
+    assert str(p) in str(e.value) and msg in str(e.value)
+
+def test_read_table_missing_and_empty_files(tmp_path):
+    with pytest.raises(LmeffError, match='no such file'): read_table(tmp_path/'none.csv')
+    (tmp_path/'empty.csv').write_text('')
+    with pytest.raises(LmeffError, match='the file is empty'): read_table(tmp_path/'empty.csv')
+    with pytest.raises(LmeffError, match='no such results folder or CSV'): load_results(tmp_path/'none')
+
+def test_task_table_needs_task_column(tmp_path):
+    p = write_csv(tmp_path/'tasks.csv', [('d', '20m', 'final', 8000, 0, .5)])
+    with pytest.raises(LmeffError, match=r"tasks.csv: missing column\(s\) task"): read_table(p, TASK_COLUMNS)
+
+# ---------------------------------------------------------------- gathering a results tree
+
+def make_tree(root, pairs=False):
+    "2 datasets x 2 seeds x milestones 25, 50, final; one snapshot never scored; per-pair scores if asked."
+    rng = np.random.default_rng(0)
+    task = ['anaphor_gender_agreement'] * 20 + ['wh_island'] * 20
+    for dataset, base in [('synthetic', .55), ('tinystories', .6)]:
+        for seed in (0, 1):
+            for k, m in enumerate(['25', '50', 'final']):
+                if (dataset, seed, m) == ('tinystories', 1, '50'): continue
+                acc = base + .05*k + .01*seed
+                tasks = {'anaphor_gender_agreement': acc + .1, 'wh_island': acc - .1}
+                sc = None
+                if pairs:
+                    good = rng.normal(acc, .2, 40); sc = (task, good, np.full(40, .5))
+                write_snapshot(root, dataset, 'tiny', seed, 512, m, acc, tasks, tokens=1.2e6 if m == 'final' else None, pairs=sc)
+    return root
+
+def test_gather_tree(tmp_path):
+    r = gather(make_tree(tmp_path), progress=False)
+    assert len(r.overall) == 11 and list(r.overall.columns) == OVERALL_COLUMNS
+    assert len(r.tasks) == 22 and set(r.tasks.task) == {'anaphor_gender_agreement', 'wh_island'}
+    assert r.missing.to_dict('records') == [{'dataset': 'tinystories', 'model_size': 'tiny', 'vocab_size': 512, 'seed': 1, 'milestone': '50'}]
+    assert r.overall.query("dataset == 'synthetic' and seed == 1 and milestone == 'final'").acc.item() == pytest.approx(.66)
+    assert r.final_tokens.tokens_seen.tolist() == [1.2e6] * 4 and r.pairs is None
+    # the blimp/ folder itself works too
+    assert len(gather(tmp_path/'blimp', progress=False).overall) == 11
+
+def test_gather_with_pair_scores(tmp_path):
+    r = gather(make_tree(tmp_path, pairs=True), progress=False)
+    assert r.pairs.correct.shape == (11, 40) and set(r.pairs.task) == {'anaphor_gender_agreement', 'wh_island'}
+    ep = early_prediction(r, n_boot=100, progress=False)
+    assert {'spearman_pair_ci_low', 'spearman_pair_ci_high'} <= set(ep.columns)
+    ok = ep.dropna(subset=['spearman_pair_ci_low'])
+    assert len(ok) and (ok.spearman_pair_ci_low <= ok.spearman_pair_ci_high).all() and ok.spearman_pair_ci_low.between(-1, 1).all()
+    assert ep.budget_m.eq(1.2).all()   # median tokens_seen of the finals, in millions
+    # a snapshot without per-pair scores: no pair bootstrap at all
+    (tmp_path/'blimp'/'synthetic'/'tiny'/'seed-0'/'tok-512'/'25'/'pair_logprobs.npz').unlink()
+    assert gather(tmp_path, progress=False).pairs is None
+
+def test_gather_bad_inputs(tmp_path):
+    with pytest.raises(LmeffError, match='no blimp_results.json found'): gather(tmp_path)
+    with pytest.raises(LmeffError, match='no such folder'): gather(tmp_path/'nope')
+    d = write_snapshot(tmp_path, 'd', 'tiny', 0, 512, '25', .5)
+    with pytest.raises(LmeffError, match="no 'final' rows"): gather(tmp_path, progress=False)
+    write_snapshot(tmp_path, 'd', 'tiny', 0, 512, 'final', .6)
+    (d/'blimp_results.json').write_text('{"results": {"blimp": {}}}')
+    with pytest.raises(LmeffError) as e: gather(tmp_path, progress=False)
+    assert str(d/'blimp_results.json') in str(e.value) and "acc,none" in str(e.value)
+    (d/'blimp_results.json').write_text('{not json')
+    with pytest.raises(LmeffError, match='cannot read as JSON'): gather(tmp_path, progress=False)
+
+def test_gather_bad_layout_and_pairs(tmp_path):
+    bad = tmp_path/'blimp'/'d'/'tiny'/'seed0'/'tok-512'/'final'
+    bad.mkdir(parents=True); (bad/'blimp_results.json').write_text('{}')
+    with pytest.raises(LmeffError) as e: gather(tmp_path, progress=False)
+    assert str(bad/'blimp_results.json') in str(e.value) and 'seed-{s}' in str(e.value)
+    other = tmp_path/'r2'
+    d = write_snapshot(other, 'd', 'tiny', 0, 512, 'final', .6)
+    np.savez(d/'pair_logprobs.npz', task=np.array(['a']), logp_good=np.array([1.]))
+    with pytest.raises(LmeffError, match='missing array'): gather(other, progress=False)
+
+def test_load_results_dispatch(tmp_path):
+    make_tree(tmp_path/'res')
+    with pytest.raises(LmeffError, match='goes with an overall CSV'): load_results(tmp_path/'res', tasks=tmp_path/'t.csv')
+    r = load_results(tmp_path/'res', progress=False)
+    r.overall.to_csv(tmp_path/'o.csv', index=False); r.tasks.to_csv(tmp_path/'t.csv', index=False)
+    r2 = load_results(tmp_path/'o.csv', tmp_path/'t.csv')
+    pd.testing.assert_frame_equal(r2.overall, r.overall); pd.testing.assert_frame_equal(r2.tasks, r.tasks)
+    pd.testing.assert_frame_equal(r2.missing, r.missing)
+
+# ---------------------------------------------------------------- phenomena
+
+def test_phenomenon_groups():
+    assert len(BLIMP_PHENOMENON) == 67 and len(PHENOMENA) == 12 and set(BLIMP_PHENOMENON.values()) == set(PHENOMENA)
+    assert phenomenon('blimp_complex_np_island') == 'island_effects'   # lm-eval lower-cases task names
+    assert phenomenon('animate_subject_trans') == 'argument_structure' and phenomenon('synthetic_agreement') == 'other'
+
+def test_phenomenon_groups_match_blimp_files(shared_data):
+    seen = {}
+    for f in sorted((shared_data/'blimp').glob('*.jsonl')):
+        row = json.loads(f.open().readline())
+        term = row['linguistics_term'].replace('s-selection', 'argument_structure')   # the paper counts s-selection under argument structure
+        seen[row['UID']] = term
+    assert seen == BLIMP_PHENOMENON
+
+# ---------------------------------------------------------------- figures, summary, analyze, CLI
+
+def test_figures_are_valid_files(tmp_path):
+    r = gather(make_tree(tmp_path/'res'), progress=False)
+    ep = early_prediction(r, n_boot=20, progress=False)
+    for name, chart in [('curves', plot_learning_curves(r.overall)), ('rho', plot_correlations(ep)),
+                        ('phen', plot_phenomena(r.tasks)), ('tasks', plot_tasks(r.tasks))]:
+        html, png = save_chart(chart, tmp_path/'fig'/name)
+        assert '"$schema": "https://vega.github.io/schema/vega-lite' in html.read_text()
+        data = png.read_bytes()
+        assert data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) > 1000
+
+def test_summary_states_the_numbers():
+    t = two_datasets()
+    ep = early_prediction(t, n_boot=50, progress=False); em = earliest_milestone(ep)
+    md = summary_markdown(Results(t, None, missing_snapshots(t), 'x.csv'), ep, em, n_boot=50)
+    g = ep[ep.scope == 'global'].set_index('milestone')
+    assert md.startswith('# Early prediction') and 'missing' not in md and '15 snapshots of 5 runs' in md
+    assert f"ρ first reaches 0.9 at **50M** tokens (ρ = {g.loc['50', 'spearman']:.2f}" in md
+    assert f"At the first milestone (25M) ρ = {g.loc['25', 'spearman']:.2f}" in md
+    assert '- **a** (3 runs)' in md and '- **60m** (2 runs)' in md
+    md = summary_markdown(Results(t, None, missing_snapshots(t), 'x.csv'), ep, earliest_milestone(ep, 1.01), 1.01, 50)
+    assert 'ρ never reaches 1.01; the highest is ρ = ' in md
+
+def test_analyze_writes_everything(tmp_path):
+    out = tmp_path/'out'
+    r = analyze(make_tree(tmp_path/'res'), out, n_boot=50, png=False, progress=False)
+    for name in ['overall.csv', 'tasks.csv', 'missing.csv', 'blimp_global_spearman.csv', 'blimp_global_r2.csv',
+                 'early_prediction.csv', 'earliest_milestone.csv', 'summary.md',
+                 'figures/learning_curves.html', 'figures/correlations.html', 'figures/phenomena.html', 'figures/tasks.html']:
+        assert (out/name).is_file(), name
+    assert not (out/'figures'/'vocab_sizes.html').exists()   # one vocabulary size: no comparison to draw
+    sp = pd.read_csv(out/'blimp_global_spearman.csv', dtype={'milestone': str})
+    assert list(sp.columns) == ['milestone', 'global'] and sp.milestone.tolist() == ['25', '50']
+    assert pd.read_csv(out/'missing.csv').seed.tolist() == [1]
+    assert 'tinystories/tiny/vocab 512/seed 1 at 50' in (out/'summary.md').read_text()
+
+def test_cli_in_process(tmp_path, capsys):
+    make_tree(tmp_path/'res')
+    rc = main(['analyze', '--results', str(tmp_path/'res'), '--out', str(tmp_path/'out'), '--bootstrap', '20', '--no-png'])
+    out = capsys.readouterr().out
+    assert rc == 0 and '11 snapshots of 4 runs; 1 missing' in out and 'earliest milestone with ρ >= 0.9' in out
+    assert (tmp_path/'out'/'summary.md').exists() and not list((tmp_path/'out'/'figures').glob('*.png'))
+    # the overall CSV with its per-task table found beside it
+    o = pd.read_csv(tmp_path/'out'/'overall.csv'); o.to_csv(tmp_path/'my_overall.csv', index=False)
+    pd.read_csv(tmp_path/'out'/'tasks.csv').to_csv(tmp_path/'my_tasks.csv', index=False)
+    rc = main(['analyze', '--results', str(tmp_path/'my_overall.csv'), '--out', str(tmp_path/'out2'), '--bootstrap', '0', '--no-png'])
+    assert rc == 0 and 'my_tasks.csv (beside the overall table)' in capsys.readouterr().out
+    assert (tmp_path/'out2'/'figures'/'tasks.html').exists()
+
+def test_cli_errors(tmp_path, capsys):
+    p = write_csv(tmp_path/'overall.csv', [('d', '20m', '25', 8000, 0, .5)])
+    assert main(['analyze', '--results', str(p), '--out', str(tmp_path/'o')]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('lmeff analyze: error: ') and str(p) in err and "no 'final' rows" in err
+    assert main(['analyze', '--results', str(tmp_path), '--out', str(tmp_path/'o')]) == 2
+    assert 'no blimp_results.json found' in capsys.readouterr().err
+    assert main(['analyze', '--results', str(p), '--out', str(tmp_path/'o'), '--threshold', '2']) == 2
+
+def test_cli_help(capsys):
+    with pytest.raises(SystemExit) as e: main(['analyze', '--help'])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and 'usage: lmeff analyze' in out and '--threshold' in out and '--bootstrap' in out
+
+def test_cli_subprocess(tmp_path):
+    r = run_cli('analyze', '--results', tmp_path/'none.csv', '--out', tmp_path/'o')
+    assert r.returncode == 2 and 'no such results folder or CSV' in r.stderr and 'Traceback' not in r.stderr
+
+# ---------------------------------------------------------------- the published tables
+
+def test_reference_results(shared_data, tmp_path):
+    ref = shared_data/'reference-results'
+    res = load_results(ref/'blimp_all_overall.csv', ref/'blimp_all_tasks.csv')
+    assert len(res.overall) == 694 and len(res.tasks) == 46498 and len(res.overall[RUN].drop_duplicates()) == 54
+    assert len(res.missing) == 8 and (res.missing.milestone != 'final').all()
+    assert set(res.tasks.task.map(phenomenon)) == set(PHENOMENA)   # every published task name maps to a group
+    r = analyze(res, tmp_path, n_boot=100, png=False, progress=False)
+    sp, r2 = r['spearman'], r['r2']
+    assert sp.milestone.tolist() == ['25', '50', '75', '100', '250', '500', '750', '1000', '1250', '1500', '1750', '2000']
+    assert sp['global'].between(-1, 1).all() and r2['global'].between(0, 1).all()
+    assert sp.set_index('milestone').loc['500', 'global'] == pytest.approx(0.9303, abs=1e-4)
+    em = r['earliest'].set_index(['scope', 'group', 'criterion'])
+    assert em.loc[('global', 'all', 'spearman'), 'milestone'] == '500'
+    for f in ['blimp_global_spearman.csv', 'blimp_global_r2.csv', 'early_prediction.csv', 'summary.md', 'figures/tasks.html']:
+        assert (tmp_path/f).is_file()
+
+def test_pair_resampling_within_tasks():
+    from lmeff.analysis import PairScores, pair_bootstrap_acc
+    rng = np.random.default_rng(0)
+    correct = np.stack([np.r_[np.ones(30, bool), np.zeros(10, bool)], rng.random(40) < .7])
+    ps = PairScores(pd.DataFrame({'seed': [0, 1]}), np.array(['a'] * 30 + ['b'] * 10), correct)
+    A = pair_bootstrap_acc(ps, 300, np.random.default_rng(1))
+    assert A.shape == (2, 300)
+    assert np.allclose(A[0], .75)   # task a all right, task b all wrong: every within-task resample keeps 30 of 40
+    assert A[1].std() > 0 and abs(A[1].mean() - correct[1].mean()) < .02
+    assert np.array_equal(A, pair_bootstrap_acc(ps, 300, np.random.default_rng(1)))
+
+def test_milestone_folders_named_like_snapshots(tmp_path):
+    write_snapshot(tmp_path, 'd', 'tiny', 0, 512, 'milestone-0.05M', .5)
+    write_snapshot(tmp_path, 'd', 'tiny', 0, 512, 'final', .6)
+    assert gather(tmp_path, progress=False).overall.milestone.tolist() == ['0.05', 'final']
+
+def test_gather_one_dataset_folder(tmp_path):
+    make_tree(tmp_path)
+    r = gather(tmp_path/'blimp'/'tinystories', progress=False)
+    assert set(r.overall.dataset) == {'tinystories'} and len(r.overall) == 5
