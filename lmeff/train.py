@@ -229,7 +229,7 @@ def evaluate(model, dev:Windows, n_sequences:int, batch_size:int, device, autoca
     model.train()
     return total / n
 
-# %% ../nbs/03_train.ipynb #e8ea9a66
+# %% ../nbs/03_train.ipynb #69732d7e
 @dataclass
 class _Run:
     "What every schedule of one training run shares."
@@ -274,7 +274,8 @@ def _schedule(run:_Run, seg:Path, end_step:int, snapshots:dict[float, Path], ful
     seg.mkdir(parents=True, exist_ok=True)
     model = _fresh_model(run)
     opt = _optimizer(model, cfg, dev)
-    sched = get_cosine_schedule_with_warmup(opt, min(cfg.warmup_steps, end_step), end_step)
+    # short schedules (small anchors) keep at least half of their steps for the cosine decay
+    sched = get_cosine_schedule_with_warmup(opt, min(cfg.warmup_steps, end_step // 2), end_step)
     step, best, bad, stopped = 0, math.inf, 0, False
     state_path, log_path = seg/'state.pt', seg/'train_log.jsonl'
     key = {k: getattr(cfg, k) for k in _RESUME_KEYS} | {'world_size': world, 'end_step': end_step}
@@ -310,10 +311,11 @@ def _schedule(run:_Run, seg:Path, end_step:int, snapshots:dict[float, Path], ful
                 loss.backward()
             total += loss.detach()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        lr = opt.param_groups[0]['lr']
         opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
         step += 1
         if world > 1: torch.distributed.all_reduce(total); total /= world
-        row = {'step': step, 'tokens_seen': step * tps, 'train_loss': total.item(), 'lr': sched.get_last_lr()[0]}
+        row = {'step': step, 'tokens_seen': step * tps, 'train_loss': total.item(), 'lr': lr}
         eval_loss = None
         if step % cfg.eval_every == 0 or step in ms or step == end_step:
             eval_loss = row['eval_loss'] = evaluate(model, run.dev, cfg.eval_sequences, cfg.batch_size, dev, run.autocast)
@@ -382,7 +384,7 @@ def train(cfg:TrainConfig, hub_api=None)->dict:
     snapshots = sorted(p.name for p in run.top.iterdir() if p.is_dir() and (p.name.startswith('milestone-') or p.name == 'final'))
     return {'run_dir': str(run.top), 'snapshots': snapshots, 'segments': segments, 'tokens_per_step': tps}
 
-# %% ../nbs/03_train.ipynb #816b84fe
+# %% ../nbs/03_train.ipynb #e9ceb5a0
 def add_cli(sub):
     p = sub.add_parser('train', help='train one run: milestone snapshots, resumable, local or Hub storage',
                        description='Train a model from its random init over a prepared dataset, saving a snapshot at each token '
@@ -420,7 +422,7 @@ def config_from_args(args)->TrainConfig:
     "The TrainConfig of `lmeff train` arguments."
     over = {k: getattr(args, k) for k in ('batch_size', 'grad_accum', 'lr', 'weight_decay', 'warmup_steps', 'eval_every',
                                           'save_every', 'eval_sequences', 'max_steps') if getattr(args, k) is not None}
-    common = dict(seed=args.seed, store=args.store, device=args.device, dtype=args.dtype, compile=args.compile,
+    common = dict(store=args.store, device=args.device, dtype=args.dtype, compile=args.compile,
                   progress=not args.no_progress, milestones=_json_list(args.milestones, '--milestones') if args.milestones else None)
     if args.config:
         if args.row is None: raise LmeffError("--config needs --row N")
@@ -430,7 +432,7 @@ def config_from_args(args)->TrainConfig:
     missing = [f for f in ('model_config', 'dataset', 'vocab_size') if getattr(args, f) is None]
     if missing: raise LmeffError("give --config/--row, or " + ', '.join('--' + m.replace('_', '-') for m in missing))
     return TrainConfig(args.model_config, args.dataset, args.data_dir, args.vocab_size, seq_length=args.seq_length,
-                       anchors=_json_list(args.anchors, '--anchors'), epochs=args.epochs, out=args.out, **common, **over)
+                       anchors=_json_list(args.anchors, '--anchors'), epochs=args.epochs, seed=args.seed, out=args.out, **common, **over)
 
 def cmd_train(args)->int:
     res = train(config_from_args(args))

@@ -1,6 +1,9 @@
 import os, sys, subprocess
 from pathlib import Path
-import pytest
+import pytest, torch
+
+# The models under test are tiny: one thread is fastest and avoids oversubscribing a small shared machine.
+torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get('LMEFF_SHARED_DATA', ROOT.parent/'shared'/'data'))

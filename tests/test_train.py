@@ -1,0 +1,212 @@
+import json, os, random, signal, subprocess, sys, time
+from pathlib import Path
+import pytest, torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
+from lmeff.config import LmeffError
+from lmeff.data import prepare
+from lmeff.train import (TrainConfig, train, steps_to_reach, milestone_steps, run_dir, save_snapshot, verify_snapshot,
+                         HubStore, read_env, save_state, label)
+from lmeff.model import load_tokenizer
+from lmeff.cli import main
+from conftest import run_cli
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp('data')
+    prepare('synthetic', d, [512], words=12_000, n_pairs=4, progress=False)
+    return d
+
+def cfg(data, out, **kw):
+    base = dict(seq_length=32, anchors=(-1.0,), milestones=(0.002, 0.004), batch_size=8, grad_accum=1, eval_every=5,
+                eval_sequences=32, epochs=1, out=str(out), progress=False, device='cpu')
+    return TrainConfig('tiny', 'synthetic', str(data), 512, **(base | kw))
+
+def meta(path): return json.loads((Path(path)/'milestone_meta.json').read_text())
+def log(path): return [json.loads(l) for l in (Path(path)/'train_log.jsonl').read_text().splitlines()]
+
+@pytest.mark.parametrize('batch,accum,seq,world', [(64, 1, 256, 1), (128, 2, 256, 1), (256, 2, 256, 8), (8, 4, 128, 2), (3, 7, 100, 3)])
+def test_milestone_steps(batch, accum, seq, world):
+    tps = batch * accum * seq * world
+    steps = milestone_steps([25, 50, 2000], tps)
+    for step, ms in steps.items():
+        for m in ms:
+            assert step * tps >= m * 1e6 > (step - 1) * tps       # the first step reaching it
+    assert steps_to_reach(0.000001, tps) == 1
+    assert TrainConfig('20m', 'x', 'd', 8000, batch_size=batch, grad_accum=accum, seq_length=seq).tokens_per_step(world) == tps
+
+def test_full_run_snapshots_and_final_is_lowest_eval(data, tmp_path):
+    res = train(cfg(data, tmp_path, eval_every=3))
+    top = Path(res['run_dir'])
+    assert res['snapshots'] == ['final', 'milestone-0.002M', 'milestone-0.004M']
+    m = meta(top/'milestone-0.002M')
+    tps = 8*32
+    assert m['global_step'] == steps_to_reach(0.002, tps) and m['tokens_seen'] == m['global_step'] * tps >= 2000
+    assert {'tokens_seen', 'global_step', 'milestone', 'dataset', 'model_config', 'seed', 'vocab_size'} <= set(m)
+    assert (m['milestone'], m['dataset'], m['model_config'], m['seed'], m['vocab_size']) == ('0.002', 'synthetic', 'tiny', 0, 512)
+    evals = [r for r in log(top) if 'eval_loss' in r]
+    best = min(evals, key=lambda r: r['eval_loss'])
+    assert meta(top/'final')['global_step'] == best['step'] and meta(top/'final')['eval_loss'] == best['eval_loss']
+    assert evals[-1]['eval_loss'] < evals[0]['eval_loss'] - 0.5              # it learns
+    for snap in ('milestone-0.002M', 'final'):
+        files = {p.name for p in (top/snap).iterdir()}
+        assert {'config.json', 'model.safetensors', 'tokenizer.json', 'milestone_meta.json', 'hashes.json'} <= files
+        assert verify_snapshot(top/snap)
+        AutoModelForCausalLM.from_pretrained(top/snap)
+        assert load_tokenizer(top/snap).bos_token_id == 1
+    (top/'final'/'config.json').write_text('{}')                               # tampering is detected
+    assert not verify_snapshot(top/'final')
+
+def test_anchor_runs_are_independent(data, tmp_path):
+    res = train(cfg(data, tmp_path, anchors=(0.004, 0.008), milestones=(0.002,)))
+    top = Path(res['run_dir'])
+    assert res['snapshots'] == ['final', 'milestone-0.004M', 'milestone-0.008M']
+    a, b = top/'anchor-0.004M'/'milestone-0.002M', top/'anchor-0.008M'/'milestone-0.002M'
+    assert meta(a)['global_step'] == meta(b)['global_step']                    # same tokens ...
+    assert load_file(a/'model.safetensors')['lm_head.weight'].ne(load_file(b/'model.safetensors')['lm_head.weight']).any()  # ... other schedules
+    assert meta(top/'milestone-0.008M')['tokens_seen'] == steps_to_reach(0.008, 256) * 256
+    assert (top/'final'/'model.safetensors').read_bytes() == (top/'milestone-0.008M'/'model.safetensors').read_bytes()
+    lrs = [r['lr'] for r in log(top/'anchor-0.004M')]
+    assert len(lrs) == steps_to_reach(0.004, 256) == 16                        # the 4k-token run's schedule ends at its anchor
+    assert lrs[8] == max(lrs) == 3e-3 and lrs[-1] < 0.05 * max(lrs)            # warmup (capped at half), then cosine to ~0
+    assert all(a > b for a, b in zip(lrs[8:], lrs[9:]))
+
+def test_same_seed_same_weights(data, tmp_path):
+    a = train(cfg(data, tmp_path/'a', anchors=(0.004,), milestones=()))
+    b = train(cfg(data, tmp_path/'b', anchors=(0.004,), milestones=()))
+    pa, pb = (Path(r['run_dir'])/'final'/'model.safetensors' for r in (a, b))
+    assert pa.read_bytes() == pb.read_bytes()
+
+def test_early_stopping(data, tmp_path):
+    res = train(cfg(data, tmp_path/'stop', early_stop_after=0.001, patience=2, min_delta=100.0, eval_every=2))
+    seg = res['segments'][0]
+    assert seg['stopped_early'] and seg['steps'] == 2*2 + 2                  # 3 evaluations without enough improvement
+    res = train(cfg(data, tmp_path/'nostop', early_stop_after=1000, patience=2, min_delta=100.0, eval_every=2))
+    assert not res['segments'][0]['stopped_early']                            # never before early_stop_after tokens
+
+def test_resume_continues_where_it_stopped(data, tmp_path):
+    full = train(cfg(data, tmp_path/'full', anchors=(0.006,), milestones=(0.002,), save_every=2))
+    part = train(cfg(data, tmp_path/'part', anchors=(0.006,), milestones=(0.002,), save_every=2, max_steps=9))
+    assert part['segments'][0]['steps'] == 9
+    st = torch.load(Path(part['run_dir'])/'anchor-0.006M'/'state.pt', weights_only=False)
+    st['done'] = False; save_state(Path(part['run_dir'])/'anchor-0.006M'/'state.pt', **st)   # as if killed after step 9
+    resumed = train(cfg(data, tmp_path/'part', anchors=(0.006,), milestones=(0.002,), save_every=2))
+    f = lambda r: (Path(r['run_dir'])/'final'/'model.safetensors').read_bytes()
+    assert f(resumed) == f(full)
+    assert [r['step'] for r in log(Path(resumed['run_dir'])/'anchor-0.006M')] == list(range(1, steps_to_reach(0.006, 256) + 1))
+
+def test_bit_identical_after_sigkill(data, tmp_path):
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    args = ['train', '--model-config', 'tiny', '--dataset', 'synthetic', '--data-dir', data, '--vocab-size', '512',
+            '--seq-length', '32', '--anchors', '[0.012]', '--milestones', '[0.004]', '--batch-size', '8', '--eval-every', '5',
+            '--eval-sequences', '16', '--save-every', '1', '--epochs', '1', '--device', 'cpu', '--no-progress']
+    ref = run_cli(*args, '--out', tmp_path/'ref', env=env)
+    assert ref.returncode == 0, ref.stderr
+    exe = Path(sys.executable).with_name('lmeff')
+    logf = tmp_path/'killed'/'models'/'synthetic'/'llama-tiny'/'tokenizer-512-seed-0'/'anchor-0.012M'/'train_log.jsonl'
+    kill_at = random.Random().randint(3, 40)
+    p = subprocess.Popen([str(exe), *map(str, args), '--out', str(tmp_path/'killed')], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while p.poll() is None and time.time() < deadline:
+        if logf.exists() and len(logf.read_text().splitlines()) >= kill_at: break
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL); p.wait()
+    again = run_cli(*args, '--out', tmp_path/'killed', env=env)
+    assert again.returncode == 0, again.stderr
+    snap = lambda root: root/'models'/'synthetic'/'llama-tiny'/'tokenizer-512-seed-0'/'final'/'model.safetensors'
+    assert snap(tmp_path/'killed').read_bytes() == snap(tmp_path/'ref').read_bytes(), f'killed after {kill_at} log lines'
+    assert [json.loads(l)['step'] for l in logf.read_text().splitlines()] == list(range(1, steps_to_reach(0.012, 256) + 1))
+
+def test_killed_snapshot_write_keeps_previous(data, tmp_path, monkeypatch):
+    res = train(cfg(data, tmp_path, anchors=(0.004,), milestones=()))
+    dest = Path(res['run_dir'])/'final'
+    before = (dest/'model.safetensors').read_bytes()
+    model = AutoModelForCausalLM.from_pretrained(dest); tok = load_tokenizer(dest)
+    def boom(*a, **k): raise KeyboardInterrupt('killed mid-write')
+    monkeypatch.setattr(type(tok), 'save_pretrained', boom)
+    with pytest.raises(KeyboardInterrupt): save_snapshot(model, tok, dest, {'milestone': 'final'})
+    assert verify_snapshot(dest) and (dest/'model.safetensors').read_bytes() == before
+    assert not [p for p in dest.parent.iterdir() if p.name.startswith('.final')]
+
+def test_state_write_is_atomic(tmp_path, monkeypatch):
+    p = tmp_path/'state.pt'
+    save_state(p, step=1)
+    def boom(obj, f): Path(f).write_bytes(b'partial'); raise OSError('disk full')
+    monkeypatch.setattr(torch, 'save', boom)
+    with pytest.raises(OSError): save_state(p, step=2)
+    monkeypatch.undo()
+    assert torch.load(p, weights_only=False)['step'] == 1
+
+class RecordingHub:
+    "Stands in for huggingface_hub.HfApi: records calls; can fail the first n uploads."
+    def __init__(self, fail=0): self.calls, self.fail = [], fail
+    def create_repo(self, repo_id, exist_ok=False): self.calls.append(('create_repo', repo_id))
+    def create_branch(self, repo_id, branch, exist_ok=False): self.calls.append(('create_branch', repo_id, branch))
+    def upload_folder(self, repo_id, folder_path, revision, commit_message=None):
+        if self.fail: self.fail -= 1; raise ConnectionError('hub unreachable')
+        self.calls.append(('upload', repo_id, revision, sorted(p.name for p in Path(folder_path).iterdir())))
+
+def test_hub_branches_and_files(data, tmp_path, monkeypatch):
+    monkeypatch.setenv('HF_TOKEN', 'hf_x'); monkeypatch.setenv('HF_NAMESPACE', 'lab')
+    hub = RecordingHub()
+    train(cfg(data, tmp_path, store='hf', anchors=(0.004,), milestones=(0.002,)), hub_api=hub)
+    uploads = [c for c in hub.calls if c[0] == 'upload']
+    assert {c[1] for c in uploads} == {'lab/synthetic-tiny-tok512'}
+    assert [c[2] for c in uploads] == ['seed-0-tokens-0.002M', 'seed-0-tokens-0.004M', 'seed-0']
+    assert all({'model.safetensors', 'config.json', 'tokenizer.json', 'milestone_meta.json'} <= set(c[3]) for c in uploads)
+    assert ('create_branch', 'lab/synthetic-tiny-tok512', 'seed-0') in hub.calls
+
+def test_hub_upload_retried_then_reported(data, tmp_path, monkeypatch):
+    monkeypatch.setenv('HF_TOKEN', 'hf_x'); monkeypatch.setenv('HF_NAMESPACE', 'lab')
+    hub = RecordingHub(fail=1)
+    train(cfg(data, tmp_path/'a', store='hf', anchors=(0.004,), milestones=(0.002,)), hub_api=hub)
+    assert [c[2] for c in hub.calls if c[0] == 'upload'] == ['seed-0-tokens-0.002M', 'seed-0-tokens-0.004M', 'seed-0']
+    hub = RecordingHub(fail=100)
+    with pytest.raises(LmeffError, match='saved locally, but these uploads failed'):
+        train(cfg(data, tmp_path/'b', store='hf', anchors=(0.004,), milestones=(0.002,)), hub_api=hub)
+
+def test_hub_needs_token_before_training(data, tmp_path, monkeypatch):
+    monkeypatch.delenv('HF_TOKEN', raising=False); monkeypatch.delenv('HF_NAMESPACE', raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(LmeffError, match='HF_TOKEN and HF_NAMESPACE'): train(cfg(data, tmp_path/'out', store='hf'), hub_api=RecordingHub())
+    assert not (tmp_path/'out').exists()
+    (tmp_path/'.env').write_text('# secrets\nHF_TOKEN="hf_abc"\nexport HF_NAMESPACE=lab\n')
+    assert read_env() == {'HF_TOKEN': 'hf_abc', 'HF_NAMESPACE': 'lab'}
+
+def test_ddp_two_processes_on_cpu(data, tmp_path):
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    common = ['--model-config', 'tiny', '--dataset', 'synthetic', '--data-dir', str(data), '--vocab-size', '512', '--seq-length', '32',
+              '--anchors', '[0.008]', '--milestones', '[0.002,0.004]', '--grad-accum', '2', '--eval-every', '5', '--eval-sequences', '16',
+              '--epochs', '1', '--device', 'cpu', '--no-progress']
+    exe = str(Path(sys.executable).with_name('lmeff'))
+    ddp = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', str(29500 + os.getpid() % 1000),
+                          '--no-python', exe, 'train', *common, '--batch-size', '4', '--out', str(tmp_path/'ddp')],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    one = run_cli('train', *common, '--batch-size', '8', '--out', tmp_path/'one', env=env)
+    assert one.returncode == 0, one.stderr
+    rd = lambda o: o/'models'/'synthetic'/'llama-tiny'/'tokenizer-512-seed-0'
+    for snap in ('anchor-0.008M/milestone-0.002M', 'anchor-0.008M/milestone-0.004M', 'milestone-0.008M'):
+        a, b = meta(rd(tmp_path/'ddp')/snap), meta(rd(tmp_path/'one')/snap)
+        assert (a['global_step'], a['tokens_seen']) == (b['global_step'], b['tokens_seen'])
+        assert a['world_size'] == 2 and a['tokens_per_step'] == 4*2*32*2
+    wa, wb = (load_file(rd(o)/'final'/'model.safetensors') for o in (tmp_path/'ddp', tmp_path/'one'))
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-4) for k in wa)           # the same global batch: the same training
+
+def test_cli_config_row_and_errors(data, tmp_path, capsys):
+    csv = tmp_path/'configs.csv'
+    csv.write_text('model_config,dataset,epochs,batch_size,grad_accum,seq_length,anchors,tokenizer_vocab_size\n'
+                   'tiny,synthetic,1,8,1,32,"[0.002]",512\n')
+    rc = main(['train', '--config', str(csv), '--row', '1', '--data-dir', str(data), '--out', str(tmp_path/'o'), '--use-row-batch',
+               '--milestones', '[0.001]', '--eval-every', '3', '--eval-sequences', '8', '--no-progress'])
+    assert rc == 0 and 'milestone-0.002M' in capsys.readouterr().out
+    assert meta(tmp_path/'o'/'models'/'synthetic'/'llama-tiny'/'tokenizer-512-seed-0'/'milestone-0.002M')['tokens_per_step'] == 8*32
+    for args, msg in ((['--config', str(csv), '--row', '5'], 'out of range'), (['--config', str(csv)], 'needs --row'),
+                      (['--model-config', 'tiny', '--dataset', 'synthetic', '--vocab-size', '999'], 'not prepared'),
+                      (['--model-config', 'tiny', '--dataset', 'synthetic', '--vocab-size', '512', '--anchors', '[1,'], '--anchors'),
+                      (['--model-config', 'tiny', '--dataset', 'synthetic', '--vocab-size', '512', '--anchors', '[900]'], 'more than 1 epoch'),
+                      (['--model-config', 'tiny'], '--dataset')):
+        assert main(['train', *args, '--data-dir', str(data), '--out', str(tmp_path/'e'), '--epochs', '1', '--no-progress']) == 2
+        err = capsys.readouterr().err
+        assert msg in err and 'Traceback' not in err, (args, err)
