@@ -10,7 +10,7 @@ import lmeff
 from .config import LmeffError, read_configs, describe
 
 # %% auto #0
-__all__ = ['STAGES', 'cmd_check', 'cmd_init', 'make_parser', 'main']
+__all__ = ['STAGE_COMMANDS', 'cmd_check', 'cmd_init', 'make_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb #e6546319
 def _add_check(sub):
@@ -49,28 +49,26 @@ def cmd_init(args)->int:
     print(f"random init of {args.model_config} (seed {args.seed}) in {out}")
     return 0
 
-# %% ../nbs/07_cli.ipynb #093c100a
-STAGES = ('data', 'train', 'blimp', 'analysis', 'sweep') # stage modules with an `add_cli(sub)`
+# %% ../nbs/07_cli.ipynb #ca6fb95d
+STAGE_COMMANDS = {'prep': 'data', 'train': 'train', 'blimp': 'blimp', 'analyze': 'analysis', 'sweep': 'sweep', 'demo': 'sweep'}
 
-def _stage_modules():
+def make_parser(command:str|None=None # the subcommand about to run: only its stage module is imported
+               )->argparse.ArgumentParser:
     import importlib
-    for name in STAGES:
-        try: yield importlib.import_module(f'lmeff.{name}')
-        except ModuleNotFoundError as e:
-            if e.name != f'lmeff.{name}': raise  # stages not built yet are skipped; a broken import is not
-
-def make_parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='lmeff', description='How early in pre-training can we tell which small language model will end up best?')
     p.add_argument('--version', action='version', version=f'lmeff {lmeff.__version__}')
     sub = p.add_subparsers(dest='command', metavar='COMMAND', required=True)
     _add_check(sub).set_defaults(func=cmd_check)
     _add_init(sub).set_defaults(func=cmd_init)
-    for mod in _stage_modules(): mod.add_cli(sub)
+    if command in ('check', 'init'): return p
+    wanted = [STAGE_COMMANDS[command]] if command in STAGE_COMMANDS else list(dict.fromkeys(STAGE_COMMANDS.values()))
+    for name in wanted: importlib.import_module(f'lmeff.{name}').add_cli(sub)
     return p
 
 def main(argv:list[str]|None=None)->int:
     "Run the `lmeff` command line; return the exit status."
-    args = make_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = make_parser(next((a for a in argv if not a.startswith('-')), None)).parse_args(argv)
     try: return args.func(args) or 0
     except LmeffError as e:
         print(f"lmeff {args.command}: error: {e}", file=sys.stderr)
