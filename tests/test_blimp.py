@@ -1,0 +1,337 @@
+"BLiMP scoring: exact against the model's own logits, batch-invariant, lm-eval-style results, run-level scoring, errors."
+import json, math, os, shutil
+import numpy as np, pandas as pd, pytest, torch
+from lmeff.config import LmeffError
+from lmeff.model import init_random
+from lmeff.blimp import (BLIMP_TASKS, PAIR_COLUMNS, load_blimp, read_blimp_file, load_model, sentence_logprobs, score_model,
+                         compare_scores, blimp_results, stderr, write_results, load_pair_logprobs, score_run, run_snapshots,
+                         results_dir, RESULTS_FILE, PAIRS_FILE)
+from lmeff.cli import main
+from conftest import SHARED_DATA, run_cli
+from helpers import tiny_tokenizer
+
+TOY = [('agreement', [("The cat runs.", "The cat run."), ("A dog barks.", "A dog bark."), ("The dogs run.", "The dogs runs.")]),
+       ('npi', [("Nobody ever sleeps.", "Somebody ever sleeps."), ("No cat ever runs.", "A cat ever runs.")])]
+
+def write_toy(folder):
+    "A folder of two small BLiMP-format tasks."
+    folder.mkdir(parents=True, exist_ok=True)
+    for task, pairs in TOY:
+        with open(folder/f'{task}.jsonl', 'w') as f:
+            for i, (g, b) in enumerate(pairs):
+                f.write(json.dumps(dict(sentence_good=g, sentence_bad=b, field='morphology', linguistics_term=task, UID=task, pairID=str(i))) + '\n')
+    return folder
+
+@pytest.fixture(scope='module')
+def toy_model(tmp_path_factory):
+    "A tiny random init with a BPE trained on the toy sentences."
+    d = tmp_path_factory.mktemp('toy')
+    texts = [s for _, ps in TOY for p in ps for s in p] * 10
+    return init_random('tiny', None, seed=0, out=d/'model', tokenizer=tiny_tokenizer(d/'tok.json', 300, texts), seq_length=64)
+
+@pytest.fixture(scope='module')
+def real_pairs():
+    "All of BLiMP (skips without the shared data folder, like the `shared_data` fixture)."
+    if not (SHARED_DATA/'blimp').is_dir(): pytest.skip(f"real data folder {SHARED_DATA} not present (set LMEFF_SHARED_DATA)")
+    return load_blimp(SHARED_DATA/'blimp')
+
+@pytest.fixture(scope='module')
+def real_model(real_pairs, tmp_path_factory):
+    "A tiny random init with a byte-level BPE trained on BLiMP's sentences."
+    d = tmp_path_factory.mktemp('real')
+    texts = list(real_pairs.sentence_good) + list(real_pairs.sentence_bad)
+    init_random('tiny', None, seed=0, out=d/'model', tokenizer=tiny_tokenizer(d/'tok.json', 2000, texts), seq_length=64)
+    return load_model(d/'model', device='cpu')
+
+def direct_logprob(model, tok, sentence):
+    "log p(sentence | <s>) from the HF model's logits, one sentence alone, full log-softmax."
+    ids = [tok.bos_token_id] + tok.encode(sentence, add_special_tokens=False)
+    with torch.no_grad(): logits = model(torch.tensor([ids])).logits[0].double()
+    return torch.log_softmax(logits[:-1], -1).gather(1, torch.tensor(ids[1:])[:, None]).sum().item()
+
+def sample(pairs, per_task, seed=0):
+    return pairs.groupby('task', group_keys=False).sample(per_task, random_state=seed).reset_index(drop=True)
+
+# --- loading ---------------------------------------------------------------------------------------
+
+def test_real_blimp_loads(real_pairs):
+    assert list(real_pairs.columns) == PAIR_COLUMNS
+    assert sorted(real_pairs.task.unique()) == sorted(BLIMP_TASKS) and len(real_pairs) == 67_000
+    assert (real_pairs.groupby('task').size() == 1000).all()
+    assert not real_pairs.duplicated(['task', 'pairID']).any()
+    assert set(real_pairs.field) == {'morphology', 'syntax', 'semantics', 'syntax_semantics'}
+    assert real_pairs.groupby('task').linguistics_term.nunique().max() == 1
+    res = blimp_results(real_pairs.assign(logp_good=-1.0, logp_bad=-2.0))
+    assert len(res['phenomena']) == 12 and res['phenomena']['argument_structure'] == 1.0   # the BLiMP paper's 12 groups
+    assert len(res['results']) == 68 and res['config']['n_pairs'] == 67_000
+    first = json.loads((SHARED_DATA/'blimp'/'adjunct_island.jsonl').open().readline())
+    row = real_pairs[real_pairs.task == 'adjunct_island'].iloc[0]
+    assert (row.sentence_good, row.sentence_bad, row.pairID) == (first['sentence_good'], first['sentence_bad'], first['pairID'])
+
+def test_real_blimp_must_be_complete(shared_data, tmp_path):
+    for f in sorted((shared_data/'blimp').glob('*.jsonl'))[1:]: (tmp_path/f.name).symlink_to(f)
+    with pytest.raises(LmeffError, match=r"1 of the 67 BLiMP files are missing: adjunct_island\.jsonl"): load_blimp(tmp_path)
+    assert load_blimp(tmp_path, tasks=['wh_island'], expect_full=False).task.unique().tolist() == ['wh_island']
+
+def test_any_blimp_format_folder(tmp_path):
+    pairs = load_blimp(write_toy(tmp_path))
+    assert list(pairs.task) == ['agreement']*3 + ['npi']*2 and list(pairs.pairID) == ['0', '1', '2', '0', '1']
+    assert load_blimp(tmp_path/'npi.jsonl').sentence_bad.tolist() == ["Somebody ever sleeps.", "A cat ever runs."]
+    assert load_blimp(tmp_path, tasks=['npi']).task.unique().tolist() == ['npi']
+    with pytest.raises(LmeffError, match='of the 67 BLiMP files are missing'): load_blimp(tmp_path, expect_full=True)
+
+GOOD = '{"sentence_good": "The cat runs.", "sentence_bad": "The cat run.", "pairID": "0"}'
+@pytest.mark.parametrize('second_line,message', [
+    ('{"sentence_good": "A dog barks."', r"t\.jsonl, line 2: not valid JSON"),
+    ('{"sentence_good": "A dog barks.", "pairID": "1"}', r"t\.jsonl, line 2: missing field 'sentence_bad'"),
+    ('{"sentence_good": "", "sentence_bad": "A dog bark.", "pairID": "1"}', r"t\.jsonl, line 2: field 'sentence_good' must be a non-empty string"),
+    ('{"sentence_good": 3, "sentence_bad": "A dog bark.", "pairID": "1"}', r"t\.jsonl, line 2: field 'sentence_good' must be"),
+    ('["The cat runs.", "The cat run."]', r"t\.jsonl, line 2: expected a JSON object"),
+    (GOOD, r"t\.jsonl: pairID '0' of pair 2 repeats pair 1"),
+])
+def test_bad_lines_name_file_and_line(tmp_path, second_line, message):
+    (tmp_path/'t.jsonl').write_text(GOOD + '\n' + second_line + '\n')
+    with pytest.raises(LmeffError, match=message): load_blimp(tmp_path)
+
+def test_missing_and_empty(tmp_path):
+    with pytest.raises(LmeffError, match='no such BLiMP folder'): load_blimp(tmp_path/'nope')
+    with pytest.raises(LmeffError, match=r'no \.jsonl files here'): load_blimp(tmp_path)
+    (tmp_path/'empty.jsonl').write_text('\n')
+    with pytest.raises(LmeffError, match=r'empty\.jsonl: the file holds no pairs'): load_blimp(tmp_path)
+    with pytest.raises(LmeffError, match=r"no file other\.jsonl for task 'other'"): load_blimp(tmp_path, tasks=['other'])
+    with pytest.raises(LmeffError, match='no such BLiMP file'): read_blimp_file(tmp_path/'x.jsonl')
+
+def test_hub_loading_asks_for_each_paradigm(tmp_path, monkeypatch):
+    import datasets
+    write_toy(tmp_path)
+    calls = []
+    def fake_load_dataset(name, config, split):
+        calls.append((name, config, split))
+        return [json.loads(l) for l in (tmp_path/f'{config}.jsonl').read_text().splitlines()]
+    monkeypatch.setattr(datasets, 'load_dataset', fake_load_dataset)
+    hub = load_blimp(None, tasks=['agreement', 'npi'])
+    assert calls == [('nyu-mll/blimp', 'agreement', 'train'), ('nyu-mll/blimp', 'npi', 'train')]
+    pd.testing.assert_frame_equal(hub, load_blimp(tmp_path))
+    def offline(*a, **k): raise ConnectionError('no network')
+    monkeypatch.setattr(datasets, 'load_dataset', offline)
+    with pytest.raises(LmeffError, match="could not load nyu-mll/blimp config 'adjunct_island'.*--blimp-dir"): load_blimp(None)
+
+# --- scoring ---------------------------------------------------------------------------------------
+
+def test_agreement_with_direct_logits_on_every_task(real_pairs, real_model):
+    model, tok = real_model
+    pairs = sample(real_pairs, 3)
+    assert pairs.task.nunique() == 67
+    ours = score_model(model, tok, pairs, batch_size=64)
+    direct = pairs.assign(logp_good=[direct_logprob(model, tok, s) for s in pairs.sentence_good],
+                          logp_bad=[direct_logprob(model, tok, s) for s in pairs.sentence_bad])
+    assert np.abs(ours.logp_good - direct.logp_good).max() < 1e-4 and np.abs(ours.logp_bad - direct.logp_bad).max() < 1e-4
+    assert ((ours.logp_good > ours.logp_bad) == (direct.logp_good > direct.logp_bad)).all()
+    assert (ours.logp_good < 0).all()
+
+def test_scores_do_not_depend_on_batch_size_or_order(real_pairs, real_model):
+    model, tok = real_model
+    pairs = sample(real_pairs, 4, seed=1)
+    alone = score_model(model, tok, pairs, batch_size=1)
+    for bs in (7, 100, 4096):
+        c = compare_scores(score_model(model, tok, pairs, batch_size=bs), alone)
+        assert c['max_abs_diff'] < 1e-4 and c['decision_agreement'] == 1.0, (bs, c)
+    shuffled = score_model(model, tok, pairs.sample(frac=1, random_state=0), batch_size=32).sort_index()
+    assert compare_scores(shuffled, alone)['max_abs_diff'] < 1e-4
+
+def test_first_word_is_scored_given_bos(toy_model):
+    model, tok = load_model(toy_model, device='cpu')
+    w1, w2 = tok.encode(' cat', add_special_tokens=False), tok.encode(' runs', add_special_tokens=False)
+    assert len(w1) == len(w2) == 1
+    with torch.no_grad(): lp = torch.log_softmax(model(torch.tensor([[tok.bos_token_id, w1[0]]])).logits[0].double(), -1)
+    one, two = sentence_logprobs(model, tok, ['cat', 'cat runs'])
+    assert abs(one - lp[0, w1[0]].item()) < 1e-5                       # log p(cat | <s>): the first word counts
+    assert abs(two - (lp[0, w1[0]] + lp[1, w2[0]]).item()) < 1e-5      # and nothing after the last word (no </s>)
+    assert sentence_logprobs(model, tok, ['dog runs'])[0] != pytest.approx(two)
+
+def test_other_architectures_use_their_full_forward(tmp_path):
+    from transformers import GPT2Config, GPT2LMHeadModel
+    from lmeff.model import load_tokenizer
+    tok = load_tokenizer(tiny_tokenizer(tmp_path/'tok.json', 300))
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2, bos_token_id=1)).save_pretrained(tmp_path/'gpt2')
+    tok.save_pretrained(tmp_path/'gpt2')
+    model, tok = load_model(tmp_path/'gpt2', device='cpu')
+    sents = ['the cat sees the dogs', 'a dog that the cats see runs', 'the girls like herself', 'dogs']
+    got = sentence_logprobs(model, tok, sents, batch_size=3)
+    assert np.abs(got - [direct_logprob(model, tok, s) for s in sents]).max() < 1e-4
+
+def test_bf16_autocast_stays_close_to_fp32(toy_model, tmp_path):
+    model, tok = load_model(toy_model, device='cpu')
+    pairs = load_blimp(write_toy(tmp_path))
+    c = compare_scores(score_model(model, tok, pairs, dtype='bf16'), score_model(model, tok, pairs))
+    assert 0 < c['max_abs_diff'] < 0.5 and c['n_pairs'] == 5
+    with pytest.raises(LmeffError, match="dtype must be 'fp32' or 'bf16'"): score_model(model, tok, pairs, dtype='fp16')
+
+# --- results ---------------------------------------------------------------------------------------
+
+def scores_table(correct_by_task:dict):
+    rows = []
+    for task, correct in correct_by_task.items():
+        for i, c in enumerate(correct):
+            rows.append(dict(task=task, pairID=str(i), field='syntax' if task < 'm' else 'semantics', linguistics_term=task,
+                             sentence_good='g', sentence_bad='b', logp_good=-1.0 if c else -3.0, logp_bad=-2.0))
+    return pd.DataFrame(rows)
+
+def test_stderr_and_pooling():
+    assert stderr(0.75, 4) == pytest.approx(math.sqrt(0.75*0.25/4))
+    assert stderr(1.0, 10) == 0.0
+    res = blimp_results(scores_table({'a': [1, 1, 1, 0], 'b': [1, 0, 0, 0, 0, 0, 0, 0], 'z': [1, 1]}))['results']
+    assert res['blimp_a']['acc,none'] == 0.75 and res['blimp_a']['acc_stderr,none'] == pytest.approx(math.sqrt(0.75*0.25/4))
+    assert res['blimp_b']['acc,none'] == 0.125 and res['blimp_b']['acc_stderr,none'] == pytest.approx(math.sqrt(0.125*0.875/8))
+    assert res['blimp']['acc,none'] == pytest.approx(6/14)                     # pooled over pairs, not the mean over tasks
+    assert res['blimp']['acc_stderr,none'] == pytest.approx(math.sqrt(6/14*8/14/14))
+    equal = blimp_results(scores_table({'a': [1, 1, 1, 0], 'b': [1, 0, 0, 0]}))['results']
+    assert equal['blimp']['acc,none'] == pytest.approx((equal['blimp_a']['acc,none'] + equal['blimp_b']['acc,none'])/2)
+
+def test_results_json_schema_and_pair_file(tmp_path):
+    s = scores_table({'anaphor_gender_agreement': [1, 0], 'npi_present_1': [1, 1, 0, 0]})
+    s.loc[s.task == 'npi_present_1', 'linguistics_term'] = 's-selection'
+    path = write_results(blimp_results(s, dict(model='m', milestone='25')), s, tmp_path/'out')
+    assert path == tmp_path/'out'/RESULTS_FILE
+    d = json.loads(path.read_text())
+    assert {'results', 'groups', 'group_subtasks', 'n-samples', 'fields', 'phenomena', 'config'} <= set(d)
+    assert set(d['results']) == {'blimp', 'blimp_anaphor_gender_agreement', 'blimp_npi_present_1'}
+    for k, v in d['results'].items():
+        assert set(v) == {'acc,none', 'acc_stderr,none', 'alias'} and v['alias'] == ('blimp' if k == 'blimp' else f' - {k}')
+    assert d['groups'] == {'blimp': d['results']['blimp']}
+    assert d['group_subtasks']['blimp'] == ['blimp_anaphor_gender_agreement', 'blimp_npi_present_1']
+    assert d['n-samples']['blimp_npi_present_1'] == {'original': 4, 'effective': 4}
+    assert d['phenomena'] == {'anaphor_gender_agreement': 0.5, 'argument_structure': 0.5}
+    assert d['fields'] == {'syntax': 0.5, 'semantics': 0.5}
+    assert d['config']['milestone'] == '25' and d['config']['n_pairs'] == 6 and d['config']['n_tasks'] == 2
+    with np.load(path.with_name(PAIRS_FILE), allow_pickle=False) as z:
+        assert list(z['task']) == list(s.task) and list(z['pairID']) == list(s.pairID)
+        assert z['logp_good'].dtype == np.float64 and list(z['logp_bad']) == list(s.logp_bad)
+    pd.testing.assert_frame_equal(load_pair_logprobs(tmp_path/'out'), s[['task', 'pairID', 'logp_good', 'logp_bad']], check_dtype=False)
+    assert sorted(p.name for p in (tmp_path/'out').iterdir()) == sorted([RESULTS_FILE, PAIRS_FILE])   # no temporary files left
+    assert write_results(blimp_results(s), s, tmp_path/'x.json') == tmp_path/'x.json' and (tmp_path/PAIRS_FILE).is_file()
+
+# --- runs ------------------------------------------------------------------------------------------
+
+def make_run(root, model_dir, snapshots=(('milestone-0.05M', '0.05', 50_000), ('milestone-0.1M', '0.1', 100_000), ('final', 'final', 120_000))):
+    run = root/'models'/'synthetic'/'llama-tiny'/'tokenizer-300-seed-0'
+    for name, label, tokens in snapshots:
+        shutil.copytree(model_dir, run/name)
+        (run/name/'milestone_meta.json').write_text(json.dumps(dict(milestone=label, tokens_seen=tokens, global_step=tokens//1000,
+                                                                    dataset='synthetic', model_config='tiny', seed=0, vocab_size=300)))
+    return run
+
+def test_score_run_layout_skip_and_force(tmp_path, toy_model):
+    run, blimp = make_run(tmp_path, toy_model), write_toy(tmp_path/'blimp')
+    results = tmp_path/'results'
+    done = score_run(run, results, blimp, progress=False)
+    assert [(s['milestone'], s['status']) for s in done] == [('0.05', 'scored'), ('0.1', 'scored'), ('final', 'scored')]
+    for label in ('0.05', '0.1', 'final'):
+        path = results/'blimp'/'synthetic'/'tiny'/'seed-0'/'tok-300'/label/RESULTS_FILE
+        cfg = json.loads(path.read_text())['config']
+        assert cfg['milestone'] == label and cfg['dataset'] == 'synthetic' and cfg['n_pairs'] == 5 and (path.parent/PAIRS_FILE).is_file()
+    first = results/'blimp'/'synthetic'/'tiny'/'seed-0'/'tok-300'/'0.05'/RESULTS_FILE
+    stamp = first.stat().st_mtime_ns
+    # finished snapshots are skipped without even reading BLiMP; a missing one is scored
+    (results/'blimp'/'synthetic'/'tiny'/'seed-0'/'tok-300'/'0.1'/RESULTS_FILE).unlink()
+    again = score_run(run, results, blimp, progress=False)
+    assert [s['status'] for s in again] == ['skipped', 'scored', 'skipped'] and first.stat().st_mtime_ns == stamp
+    assert [s['status'] for s in score_run(run, results, tmp_path/'no-blimp-needed', progress=False)] == ['skipped']*3
+    assert [s['status'] for s in score_run(run, results, blimp, force=True, progress=False)] == ['scored']*3
+    assert first.stat().st_mtime_ns != stamp
+
+def test_snapshots_in_token_order(tmp_path, toy_model):
+    run = make_run(tmp_path, toy_model, (('final', 'final', 9_000_000), ('milestone-10M', 10, 10_000_000), ('milestone-2M', 2, 2_000_000)))
+    snaps = run_snapshots(run)
+    assert [p.name for p, _ in snaps] == ['milestone-2M', 'milestone-10M', 'final']
+    assert [m['milestone'] for _, m in snaps] == ['2', '10', 'final']                # numeric labels become the layout's strings
+    assert results_dir('R', snaps[1][1]).as_posix() == 'R/blimp/synthetic/tiny/seed-0/tok-300/10'
+
+def test_run_errors(tmp_path, toy_model):
+    with pytest.raises(LmeffError, match='no such run folder'): score_run(tmp_path/'nope', tmp_path/'r')
+    (tmp_path/'empty').mkdir()
+    with pytest.raises(LmeffError, match=r'no milestone-\*M or final snapshot folders'): score_run(tmp_path/'empty', tmp_path/'r')
+    run = make_run(tmp_path, toy_model, (('final', 'final', 1000),))
+    (run/'final'/'milestone_meta.json').unlink()
+    with pytest.raises(LmeffError, match=r'final: no milestone_meta\.json'): score_run(run, tmp_path/'r')
+    (run/'final'/'milestone_meta.json').write_text('{"milestone": "final"}')
+    with pytest.raises(LmeffError, match=r'milestone_meta\.json: missing key\(s\) dataset'): score_run(run, tmp_path/'r')
+    (run/'final'/'milestone_meta.json').write_text('{"milestone": ')
+    with pytest.raises(LmeffError, match=r'milestone_meta\.json: not valid JSON'): score_run(run, tmp_path/'r')
+
+def test_model_errors(tmp_path, toy_model):
+    with pytest.raises(LmeffError, match='no such model folder'): load_model(tmp_path/'a'/'b'/'c')
+    with pytest.raises(LmeffError, match='--revision only applies to Hub repos'): load_model(toy_model, revision='seed-0')
+    (tmp_path/'notamodel').mkdir()
+    with pytest.raises(LmeffError, match=r'not a Hugging Face model folder \(no config\.json\)'): load_model(tmp_path/'notamodel')
+    shutil.copytree(toy_model, tmp_path/'notok'); (tmp_path/'notok'/'tokenizer.json').unlink()
+    with pytest.raises(LmeffError, match='no tokenizer.json'): load_model(tmp_path/'notok')
+
+def test_hub_models_load_at_a_revision(monkeypatch, toy_model):
+    import transformers
+    from lmeff.model import load_tokenizer
+    seen = []
+    def fake(kind):
+        def from_pretrained(repo, revision=None, **kw):
+            seen.append((kind, repo, revision))
+            if repo == 'me/missing': raise OSError('404 not found')
+            return load_tokenizer(toy_model) if kind == 'tok' else transformers.LlamaForCausalLM.from_pretrained(toy_model, **kw)
+        return classmethod(lambda cls, *a, **k: from_pretrained(*a, **k))
+    monkeypatch.setattr(transformers.AutoTokenizer, 'from_pretrained', fake('tok'))
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, 'from_pretrained', fake('model'))
+    model, tok = load_model('me/synthetic-tiny-tok300', revision='seed-0-tokens-25M', device='cpu')
+    assert seen == [('tok', 'me/synthetic-tiny-tok300', 'seed-0-tokens-25M'), ('model', 'me/synthetic-tiny-tok300', 'seed-0-tokens-25M')]
+    assert next(model.parameters()).dtype == torch.float32
+    with pytest.raises(LmeffError, match=r'me/missing: no such local folder, and loading it from the Hugging Face Hub at revision r1 failed \(404'):
+        load_model('me/missing', revision='r1')
+
+# --- command line ----------------------------------------------------------------------------------
+
+def cli(*args, capsys=None):
+    rc = main(['blimp', *map(str, args)])
+    return (rc, *capsys.readouterr()) if capsys else rc
+
+def test_cli_one_model(tmp_path, toy_model, capsys):
+    blimp = write_toy(tmp_path/'blimp')
+    rc, out, err = cli('--model', toy_model, '--blimp-dir', blimp, '--out', tmp_path/'res', '--batch-size', '2', '--device', 'cpu', capsys=capsys)
+    assert rc == 0 and 'BLiMP accuracy' in out and 'over 5 pairs' in out, err
+    d = json.loads((tmp_path/'res'/RESULTS_FILE).read_text())
+    assert d['config']['model'] == str(toy_model) and d['config']['blimp'] == str(blimp) and d['config']['dtype'] == 'fp32'
+    assert cli('--model', toy_model, '--blimp-dir', blimp, '--out', tmp_path/'one.json', '--device', 'cpu') == 0
+    assert json.loads((tmp_path/'one.json').read_text())['results'] == d['results']   # batch size changes nothing
+    assert (tmp_path/PAIRS_FILE).is_file()
+
+def test_cli_run(tmp_path, toy_model, capsys):
+    run, blimp = make_run(tmp_path, toy_model), write_toy(tmp_path/'blimp')
+    rc, out, err = cli('--run', run, '--blimp-dir', blimp, '--results', tmp_path/'results', capsys=capsys)
+    assert rc == 0 and out.count('accuracy') == 3, err
+    rc, out, err = cli('--run', run, '--blimp-dir', blimp, '--results', tmp_path/'results', capsys=capsys)
+    assert rc == 0 and out.count('already scored') == 3
+    with pytest.raises(SystemExit): main(['blimp', '--out', 'x'])
+    assert 'one of the arguments --model --run is required' in capsys.readouterr().err
+
+@pytest.mark.parametrize('args,message', [
+    (['--model', '{m}', '--blimp-dir', '{b}'], '--model needs --out'),
+    (['--model', '{m}', '--revision', 'x', '--out', 'o', '--blimp-dir', '{b}'], '--revision only applies to Hub repos'),
+    (['--model', '{t}/none/here', '--out', 'o', '--blimp-dir', '{b}'], 'no such model folder'),
+    (['--model', '{m}', '--out', 'o', '--blimp-dir', '{t}/missing'], 'no such BLiMP folder'),
+    (['--run', '{t}', '--out', 'o'], '--revision and --out apply to --model'),
+    (['--run', '{t}/none'], 'no such run folder'),
+    (['--run', '{m}'], 'no milestone-'),
+    (['--model', '{m}', '--out', 'o', '--blimp-dir', '{b}', '--batch-size', '0'], '--batch-size must be >= 1, got 0'),
+])
+def test_cli_errors_exit_2(tmp_path, toy_model, capsys, args, message):
+    blimp = write_toy(tmp_path/'blimp')
+    args = [a.format(m=toy_model, b=blimp, t=tmp_path) for a in args]
+    rc, out, err = cli(*args, capsys=capsys)
+    assert rc == 2 and message in err and err.splitlines()[-1].startswith('lmeff blimp: error:'), err
+
+def test_cli_help(capsys):
+    with pytest.raises(SystemExit) as e: main(['blimp', '--help'])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and 'usage: lmeff blimp' in out and '--run RUN_DIR' in out and '--revision R' in out
+
+def test_cli_subprocess_error(tmp_path):
+    r = run_cli('blimp', '--run', tmp_path/'none')
+    assert r.returncode == 2 and 'no such run folder' in r.stderr and 'Traceback' not in r.stderr
