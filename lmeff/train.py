@@ -22,7 +22,7 @@ __all__ = ['MILESTONES', 'TrainConfig', 'steps_to_reach', 'milestone_steps', 'la
            'verify_snapshot', 'read_env', 'HubStore', 'save_state', 'loss_fn', 'evaluate', 'train', 'add_cli',
            'config_from_args', 'cmd_train']
 
-# %% ../nbs/03_train.ipynb #973832ad
+# %% ../nbs/03_train.ipynb #8d7f3f2f
 MILESTONES = (25, 50, 75, 100, 250, 500, 750, 1000, 1250, 1500, 1750, 2000) # reference snapshot points, M tokens
 
 @dataclass
@@ -63,7 +63,7 @@ class TrainConfig:
             if getattr(self, k) is None: setattr(self, k, v)
         if self.save_every is None: self.save_every = self.eval_every
         self.anchors = tuple(float(a) for a in self.anchors)
-        self.milestones = tuple(float(m) for m in (self.milestones or MILESTONES))
+        self.milestones = tuple(float(m) for m in (MILESTONES if self.milestones is None else self.milestones))
         if self.store not in ('local', 'hf'): raise LmeffError(f"--store must be 'local' or 'hf', got {self.store!r}")
 
     def tokens_per_step(self, world_size:int=1)->int: return self.batch_size * self.grad_accum * self.seq_length * world_size
@@ -92,7 +92,7 @@ def label(m:float)->str:
     "A milestone's label: 25 -> '25', 0.05 -> '0.05'."
     return f"{m:g}"
 
-# %% ../nbs/03_train.ipynb #3002d26b
+# %% ../nbs/03_train.ipynb #1b13a5f3
 class Windows:
     "Sequence k of a seeded, epoch-wise shuffled stream of non-overlapping windows."
     def __init__(self, tokens:np.ndarray, seq_length:int, seed:int):
@@ -104,9 +104,10 @@ class Windows:
         if self._perm[0] != epoch: self._perm = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.n))
         return self._perm[1]
     def batch(self, ks)->torch.Tensor:
-        "(B, T+1) int64 tensor of sequences ks."
-        rows = [self.order(k // self.n)[k % self.n] for k in ks]
-        return torch.from_numpy(np.stack([self.tokens[r*self.T : r*self.T + self.T + 1] for r in rows]).astype(np.int64))
+        "(B, T+1) int64 tensor of sequences ks (ascending)."
+        ks = np.asarray(ks); epochs = ks // self.n
+        rows = np.concatenate([self.order(e)[ks[epochs == e] % self.n] for e in np.unique(epochs)])
+        return torch.from_numpy(self.tokens[rows[:, None] * self.T + np.arange(self.T + 1)].astype(np.int64))
 
 # %% ../nbs/03_train.ipynb #2370a533
 def run_dir(cfg:TrainConfig)->Path:
@@ -191,7 +192,7 @@ def _set_rng_state(s:dict, device):
     random.setstate(s['python']); np.random.set_state(s['numpy']); torch.set_rng_state(s['torch'])
     if s['cuda'] is not None and device.type == 'cuda': torch.cuda.set_rng_state(s['cuda'], device)
 
-# %% ../nbs/03_train.ipynb #315c5229
+# %% ../nbs/03_train.ipynb #9d97dd5f
 def _dist()->tuple[int, int, int]:
     "(rank, world_size, local_rank) under torchrun, else (0, 1, 0)."
     return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1)), int(os.environ.get('LOCAL_RANK', 0))
@@ -209,7 +210,7 @@ def _optimizer(model, cfg:TrainConfig, device):
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]   # norms: no weight decay, as HF Trainer
     groups = [{'params': decay, 'weight_decay': cfg.weight_decay}, {'params': no_decay, 'weight_decay': 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8, fused=device.type == 'cuda')
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8, fused=device.type in ('cuda', 'cpu'))
 
 def loss_fn(model, batch:torch.Tensor, autocast_dtype)->torch.Tensor:
     "Mean next-token cross-entropy of (B, T+1) sequences."
@@ -230,7 +231,7 @@ def evaluate(model, dev:Windows, n_sequences:int, batch_size:int, device, autoca
     model.train()
     return total / n
 
-# %% ../nbs/03_train.ipynb #138f3711
+# %% ../nbs/03_train.ipynb #5666b83c
 @dataclass
 class _Run:
     "What every schedule of one training run shares."
@@ -335,7 +336,7 @@ def _schedule(run:_Run, seg:Path, end_step:int, snapshots:dict[float, Path], ful
         if step % cfg.save_every == 0 or step in ms: state()
         now = time.perf_counter()
         bar.update(1); bar.set_postfix(tokens=f"{step*tps/1e6:.2f}M", tok_s=f"{(step*tps - tok_last)/max(now - t_last, 1e-9):,.0f}",
-                                       loss=f"{row['train_loss']:.3f}")
+                                       loss=f"{row['train_loss']:.3f}", refresh=False)
         t_last, tok_last = now, step * tps
     bar.close()
     summary = {'segment': str(seg), 'steps': step, 'tokens_seen': step * tps, 'best_eval_loss': best if full_run else eval_loss,
