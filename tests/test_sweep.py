@@ -1,0 +1,148 @@
+"Sweeps: papermill run notebooks per row x seed, isolation, resume, the Ray executor, the demo."
+import json
+import nbformat, papermill as pm, pandas as pd
+import pytest
+from lmeff.cli import main
+from lmeff.config import COLUMNS, read_configs
+from lmeff.sweep import run_notebook, run_parameters, sweep, demo, plan, Run, execute_run
+from conftest import run_cli
+
+HDR = ','.join(COLUMNS) + '\n'
+TINY = 'tiny,synthetic,5,16,1,32,"[0.004,0.008]",300\n' # a run of a few seconds
+PREP = ['--prep', 'synthetic:words=15000', '--prep', 'synthetic:n_pairs=10']
+
+def injected(path)->str:
+    "Source of the cell papermill injected into an executed notebook."
+    cells = [c for c in nbformat.read(path, as_version=4).cells if 'injected-parameters' in c.metadata.get('tags', [])]
+    assert len(cells) == 1
+    return cells[0].source
+
+def test_notebook_parameters_match_the_sweep(tmp_path):
+    "The run notebook declares exactly the parameters a sweep injects, in its first cell."
+    nb = nbformat.read(run_notebook(), as_version=4)
+    assert 'parameters' in nb.cells[0].metadata.get('tags', [])
+    assert sum('parameters' in c.metadata.get('tags', []) for c in nb.cells) == 1
+    (tmp_path/'c.csv').write_text(HDR + TINY)
+    p = run_parameters(read_configs(tmp_path/'c.csv')[0], 0, tmp_path/'o', tmp_path/'d')
+    assert set(pm.inspect_notebook(str(run_notebook()))) == set(p)
+    assert not any(line.startswith(('import', 'from')) for line in nb.cells[0].source.splitlines())
+
+def test_sweep_isolation_records_and_resume(tmp_path, capsys):
+    "A row failing mid-run does not stop the others; the summary says why; a second sweep skips what finished and retries the rest."
+    bad_source = tmp_path/'not-tinystories'; bad_source.mkdir(); (bad_source/'notes.txt').write_text('no train or valid file here')
+    csv = tmp_path/'configs.csv'
+    csv.write_text(HDR + 'tiny,tinystories,5,16,1,32,"[0.004]",300\n' + TINY)
+    out, data = tmp_path/'out', tmp_path/'data'
+    rc = main(['sweep', str(csv), '--seeds', '0', '--out', str(out), '--data-dir', str(data), *PREP,
+               '--source', f'tinystories={bad_source}', '--threads', '1'])
+    assert rc == 1   # a run failed
+    s = pd.read_csv(out/'sweep_summary.csv').set_index('run_id')
+    bad, good = 'tinystories-tiny-tok300-seq32-seed0', 'synthetic-tiny-tok300-seq32-seed0'
+    assert s.loc[bad, 'status'] == 'failed' and s.loc[good, 'status'] == 'ok'
+    assert 'DataError' in s.loc[bad, 'reason'] and 'no train file' in s.loc[bad, 'reason'] and 'cell [' in s.loc[bad, 'reason']
+    assert 0.0 <= s.loc[good, 'final_synthetic'] <= 1.0
+    assert json.loads((out/'sweep_summary.json').read_text())[0]['run_id'] in (bad, good)
+    printed = capsys.readouterr().out
+    assert 'failed' in printed and 'DataError' in printed
+    # the executed notebooks are the lab records, with the row's values injected
+    for rid in (bad, good): assert (out/'runs'/f'{rid}.ipynb').exists()
+    src = injected(out/'runs'/f'{good}.ipynb')
+    assert f'run_id = "{good}"' in src and 'seed = 0' in src and 'anchors = [0.004, 0.008]' in src and "'words': 15000" in src.replace('"', "'")
+    assert (out/'runs'/f'{good}.done.json').exists() and not (out/'runs'/f'{bad}.done.json').exists()
+    run_dir = out/'models'/'synthetic'/'llama-tiny'/'tokenizer-300-seed-0'
+    assert {'milestone-0.004M', 'milestone-0.008M', 'final'} <= {p.name for p in run_dir.iterdir()}
+    summary = pd.read_csv(run_dir/'run_summary.csv', dtype={'milestone': str})
+    assert summary['milestone'].tolist() == ['0.004', '0.008', 'final'] and summary['synthetic'].notna().all()
+    assert (out/'results-synthetic'/'blimp'/'synthetic'/'tiny'/'seed-0'/'tok-300'/'final'/'blimp_results.json').exists()
+    assert (out/'analysis-synthetic'/'overall.csv').exists()
+    # second sweep: the finished run is skipped (its files untouched), the failed one retried
+    stamp = (run_dir/'final'/'milestone_meta.json').stat().st_mtime_ns
+    s2 = sweep(csv, [0], out, data, sources={'tinystories': str(bad_source)}, analysis=False, progress=False,
+               data_options={'synthetic': {'words': 15000, 'n_pairs': 10}}, torch_threads=1).set_index('run_id')
+    assert s2.loc[good, 'status'] == 'skipped' and s2.loc[bad, 'status'] == 'failed'
+    assert (run_dir/'final'/'milestone_meta.json').stat().st_mtime_ns == stamp
+
+def test_invalid_input_exit_2_before_any_run(tmp_path, capsys):
+    "Every mistake that can be seen before the first run stops the sweep with exit status 2 and one line naming it."
+    bad = tmp_path/'bad.csv'; bad.write_text(HDR + TINY + 'tiny,synthetic,5,16,1,32,"[0.01",300\n')
+    r = run_cli('sweep', bad, '--out', tmp_path/'out')
+    assert r.returncode == 2 and "row 2 (line 3), column 'anchors'" in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    ok = tmp_path/'ok.csv'; ok.write_text(HDR + TINY)
+    twice = tmp_path/'twice.csv'; twice.write_text(HDR + TINY + TINY.replace('[0.004,0.008]', '[0.004]'))
+    cases = [([str(tmp_path/'none.csv')], 'no such file'),
+             ([str(ok), '--seeds', '0,a'], '--seeds'),
+             ([str(ok), '--source', 'tinystories=x'], 'not in'),
+             ([str(ok), '--source', f'synthetic={tmp_path/"missing"}'], 'no such file or folder'),
+             ([str(ok), '--prep', 'words=10'], 'DATASET:KEY=VALUE'),
+             ([str(ok), '--train-option', 'seed=3'], 'cannot be set per sweep'),
+             ([str(ok), '--train-option', 'lr'], 'KEY=VALUE'),
+             ([str(ok), '--notebook', str(tmp_path/'none.ipynb')], 'no such run notebook'),
+             ([str(ok), '--blimp-dir', str(tmp_path/'none')], 'no such folder'),
+             ([str(twice)], 'rows 1 and 2 would both train')]
+    for args, msg in cases:
+        assert main(['sweep', *args, '--out', str(tmp_path/'out')]) == 2, args
+        err = capsys.readouterr().err
+        assert msg in err and err.startswith('lmeff sweep: error:'), (args, err)
+    assert not (tmp_path/'out'/'runs').exists()
+
+def _toy_notebook(path):
+    "A run notebook stand-in that fails for odd seeds and records the row it got."
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('seed: int = 0\nrun_id: str = ""\nout: str = "."', metadata={'tags': ['parameters']}),
+        nbformat.v4.new_code_cell('import os\nassert seed % 2 == 0, f"odd seed {seed}"\nprint(os.environ.get("CUDA_VISIBLE_DEVICES"))')],
+        metadata={'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}})
+    nbformat.write(nb, path)
+    return path
+
+def test_local_parallel_with_any_notebook(tmp_path):
+    "--max-parallel runs notebooks side by side; --notebook executes a user's own run notebook."
+    (tmp_path/'c.csv').write_text(HDR + TINY)
+    s = sweep(tmp_path/'c.csv', [0, 1, 2], tmp_path/'out', tmp_path/'data', max_parallel=2, notebook=_toy_notebook(tmp_path/'toy.ipynb'),
+              progress=False).set_index('seed')
+    assert s['status'].tolist() == ['ok', 'failed', 'ok']
+    assert s.loc[1, 'reason'] == 'AssertionError: odd seed 1 (cell [3])'
+    assert s.attrs['analysis'] == {}   # nothing scored: no analysis
+
+@pytest.mark.slow
+def test_ray_executor_on_cpu(tmp_path):
+    "The same runs as Ray tasks on a local Ray instance: isolation and records as with the local executor."
+    pytest.importorskip('ray')
+    (tmp_path/'c.csv').write_text(HDR + TINY)
+    s = sweep(tmp_path/'c.csv', [0, 1], tmp_path/'out', tmp_path/'data', executor='ray', notebook=_toy_notebook(tmp_path/'toy.ipynb'),
+              progress=False).set_index('seed')
+    assert s['status'].tolist() == ['ok', 'failed'] and 'odd seed 1' in s.loc[1, 'reason']
+    assert 'seed = 1' in injected(tmp_path/'out'/'runs'/'synthetic-tiny-tok300-seq32-seed1.ipynb')
+    s = sweep(tmp_path/'c.csv', [0, 1], tmp_path/'out', tmp_path/'data', executor='ray', notebook=tmp_path/'toy.ipynb', progress=False)
+    assert s.set_index('seed')['status'].tolist() == ['skipped', 'failed']
+
+@pytest.mark.slow
+def test_ray_executor_real_run(tmp_path):
+    "A real run notebook (data, training, scoring) as a Ray task."
+    pytest.importorskip('ray')
+    (tmp_path/'c.csv').write_text(HDR + TINY)
+    r = main(['sweep', str(tmp_path/'c.csv'), '--out', str(tmp_path/'out'), '--data-dir', str(tmp_path/'data'), '--executor', 'ray',
+              '--threads', '1', *PREP])
+    assert r == 0
+    assert (tmp_path/'out'/'results-synthetic'/'blimp'/'synthetic'/'tiny'/'seed-0'/'tok-300'/'final'/'blimp_results.json').exists()
+
+@pytest.mark.slow
+def test_run_notebook_defaults_top_to_bottom(tmp_path):
+    "What a user gets opening the run notebook in JupyterLab and running all cells."
+    pm.execute_notebook(str(run_notebook()), str(tmp_path/'executed.ipynb'), cwd=str(tmp_path), progress_bar=False)
+    summary = pd.read_csv(tmp_path/'output'/'models'/'synthetic'/'llama-tiny'/'tokenizer-512-seed-0'/'run_summary.csv')
+    assert len(summary) == 3 and summary['synthetic'].notna().all()
+
+@pytest.mark.slow
+def test_demo_reduced_grid(tmp_path):
+    "The demo end to end at a reduced size: every run ok, accuracies that rise, the analysis and its figures."
+    s = demo(tmp_path/'demo', seeds=(0, 1), sizes=('tiny',), vocab_sizes=(300, 512), anchors=(0.01, 0.04), words=40_000, n_pairs=40,
+             progress=False)
+    assert (s['status'] == 'ok').all() and len(s) == 4
+    figures = tmp_path/'demo'/'analysis-synthetic'/'figures'
+    assert (figures/'learning_curves.png').exists() and (figures/'correlations.png').exists()
+    overall = pd.read_csv(tmp_path/'demo'/'analysis-synthetic'/'overall.csv', dtype={'milestone': str})
+    first, last = (overall[overall.milestone == m]['acc'].mean() for m in ('0.01', '0.04'))
+    assert last > first
+    again = demo(tmp_path/'demo', seeds=(0, 1), sizes=('tiny',), vocab_sizes=(300, 512), anchors=(0.01, 0.04), words=40_000, n_pairs=40,
+                 progress=False)
+    assert (again['status'] == 'skipped').all()
