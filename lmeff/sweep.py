@@ -284,7 +284,7 @@ def execute_run(run:Run, # the run
     return dict(run_id=run.run_id, row=run.row, seed=run.seed, status='failed' if reason else 'ok', seconds=seconds,
                 reason=reason, notebook=str(run.record))
 
-# %% ../nbs/06_sweep.ipynb #da7607fc
+# %% ../nbs/06_sweep.ipynb #d156cec8
 def _local(runs, notebook, max_parallel:int):
     if max_parallel <= 1:
         for r in runs: yield execute_run(r, notebook)
@@ -296,7 +296,8 @@ def _ray(runs, notebook, max_parallel:int|None, address:str|None):
     try: import ray
     except ImportError: raise LmeffError("--executor ray needs Ray: pip install ray") from None
     started = not ray.is_initialized()
-    if started: ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    # 'local' starts a fresh instance: without it Ray would try whatever cluster it last saw on this machine, even a dead one
+    if started: ray.init(address=address or os.environ.get('RAY_ADDRESS') or 'local', include_dashboard=False, log_to_driver=False)
     try:
         gpus = ray.cluster_resources().get('GPU', 0)
         task = ray.remote(execute_run).options(num_gpus=1 if gpus else 0, max_retries=0)
