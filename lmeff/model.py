@@ -14,7 +14,7 @@ __all__ = ['MODEL_SIZES', 'SPECIAL_TOKENS', 'PAD_ID', 'BOS_ID', 'EOS_ID', 'Model
            'n_params', 'llama_config', 'build_model', 'load_tokenizer', 'sha256_file', 'random_init_dir',
            'write_dir_atomic', 'init_random']
 
-# %% ../nbs/02_model.ipynb #a0edd871
+# %% ../nbs/02_model.ipynb #420b47ad
 @dataclass(frozen=True)
 class ModelSize:
     "A registered model size: architecture and per-size training defaults."
@@ -43,6 +43,7 @@ def get_size(name:str)->ModelSize:
     return MODEL_SIZES[name]
 
 register_model_size('tiny', hidden=64,  mlp=256,  heads=4,  layers=2,  lr=3e-3, weight_decay=0.005, batch_size=16,  grad_accum=1, warmup_steps=20, eval_every=50)
+register_model_size('mini', hidden=64,  mlp=256,  heads=4,  layers=4,  lr=3e-3, weight_decay=0.005, batch_size=16,  grad_accum=1, warmup_steps=20, eval_every=50)
 register_model_size('20m',  hidden=384, mlp=768,  heads=6,  layers=6,  lr=5e-4, weight_decay=0.005, batch_size=64,  grad_accum=1)
 register_model_size('60m',  hidden=512, mlp=1024, heads=8,  layers=16, lr=4e-4, weight_decay=0.005, batch_size=128, grad_accum=2)
 register_model_size('180m', hidden=768, mlp=1792, heads=12, layers=24, lr=3e-4, weight_decay=0.01,  batch_size=256, grad_accum=2);

@@ -14,7 +14,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 import lmeff
 from .config import LmeffError, RunConfig, COLUMNS, parse_row, read_configs
-from .model import register_model_size, random_init_dir, init_random
+from .model import random_init_dir, init_random
 from .data import prepare, load_tokens, tokenizer_path, DataError
 from .train import TrainConfig, run_dir
 
@@ -376,9 +376,6 @@ def sweep(configs, # configs.csv
     return summary
 
 # %% ../nbs/06_sweep.ipynb #08a460f2
-register_model_size('mini', hidden=64, mlp=256, heads=4, layers=4, lr=3e-3, weight_decay=0.005, batch_size=16, grad_accum=1,
-                    warmup_steps=20, eval_every=50)
-
 DEMO = dict(sizes=('tiny', 'mini'), vocab_sizes=(512, 1024), anchors=(0.0125, 0.025, 0.05, 0.1), seq_length=16, epochs=10,
             words=200_000, n_pairs=100) # the demo grid and its corpus
 
