@@ -12,7 +12,7 @@ from .config import LmeffError
 # %% auto #0
 __all__ = ['MODEL_SIZES', 'SPECIAL_TOKENS', 'PAD_ID', 'BOS_ID', 'EOS_ID', 'ModelSize', 'register_model_size', 'get_size',
            'n_params', 'llama_config', 'build_model', 'load_tokenizer', 'sha256_file', 'random_init_dir',
-           'write_dir_atomic', 'init_random']
+           'write_dir_atomic', 'write_file_atomic', 'init_random']
 
 # %% ../nbs/02_model.ipynb #420b47ad
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def load_tokenizer(path)->PreTrainedTokenizerFast:
     if missing: raise LmeffError(f"{path}: tokenizer lacks special token(s) {', '.join(missing)}")
     return tok
 
-# %% ../nbs/02_model.ipynb #3c0af59e
+# %% ../nbs/02_model.ipynb #841d0d33
 def sha256_file(path, chunk:int=1<<20)->str:
     h = hashlib.sha256()
     with open(path, 'rb') as f:
@@ -118,6 +118,15 @@ def write_dir_atomic(dest, fill)->Path:
         else: os.replace(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
+    return dest
+
+def write_file_atomic(dest, write)->Path:
+    "Call `write(tmp_path)` on a temporary file beside `dest`, then rename it to `dest` (the temp file goes on failure)."
+    dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{dest.name}.', suffix='.tmp', dir=dest.parent); os.close(fd)
+    try: write(Path(tmp)); os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True); raise
     return dest
 
 def init_random(size:str, # a registered model size
