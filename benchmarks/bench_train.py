@@ -44,7 +44,9 @@ import transformers
 from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
 from lmeff.config import LmeffError
 from lmeff.data import prepare, load_tokens, tokenizer_path
-from lmeff.model import get_size, init_random, n_params, random_init_dir
+from lmeff.config import get_size, n_params
+from lmeff.model import init_random
+from lmeff.store import random_init_dir
 from lmeff.train import TrainConfig, train, run_dir
 
 # size -> (batch, grad_accum, seq_length, vocab, N1, N2)

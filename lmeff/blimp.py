@@ -4,21 +4,23 @@
 
 # %% ../nbs/04_blimp.ipynb #3d4fbd32
 from __future__ import annotations
-import json, math, os, re, tempfile
+import json, math, re
+from dataclasses import asdict
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
 import lmeff
 from .config import LmeffError
-from .model import write_file_atomic
+from .store import (FINAL, META_FILE, PAIRS_FILE, RESULTS_FILE, SnapshotMeta, milestone_key, milestone_of_folder,
+                         results_dir, write_file_atomic, write_json)
+from .data import load_tokenizer
 
 # %% auto #0
-__all__ = ['BLIMP_TASKS', 'BLIMP_HUB', 'PAIR_COLUMNS', 'PHENOMENON_GROUP', 'RESULTS_FILE', 'PAIRS_FILE', 'META_KEYS',
-           'read_blimp_file', 'load_blimp', 'resolve_device', 'load_model', 'encode_sentences', 'length_batches',
-           'token_logprobs_', 'default_batch_size', 'sentence_logprobs', 'score_model', 'compare_scores', 'stderr',
-           'blimp_results', 'write_results', 'load_pair_logprobs', 'read_snapshot_meta', 'run_snapshots', 'results_dir',
-           'score_model_to', 'score_run', 'add_cli', 'cmd_blimp']
+__all__ = ['BLIMP_TASKS', 'BLIMP_HUB', 'PAIR_COLUMNS', 'PHENOMENON_GROUP', 'read_blimp_file', 'load_blimp', 'resolve_device',
+           'load_model', 'encode_sentences', 'length_batches', 'token_logprobs_', 'default_batch_size',
+           'sentence_logprobs', 'score_model', 'compare_scores', 'stderr', 'blimp_results', 'write_results',
+           'load_pair_logprobs', 'run_snapshots', 'score_model_to', 'score_run', 'add_cli', 'cmd_blimp']
 
 # %% ../nbs/04_blimp.ipynb #77674199
 BLIMP_TASKS = (
@@ -122,7 +124,6 @@ def load_model(model, # local model folder or Hub repo id ("owner/name")
               ):
     "The causal LM and its tokenizer, in eval mode on `device`."
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from lmeff.model import load_tokenizer
     path = Path(model)
     if path.exists():
         if revision: raise LmeffError(f"{path} is a local folder: --revision only applies to Hub repos")
@@ -252,8 +253,6 @@ def blimp_results(scores:pd.DataFrame, # output of `score_model`
             'config': {**(config or {}), 'n_pairs': len(s), 'n_tasks': len(tasks), 'lmeff_version': lmeff.__version__}}
 
 # %% ../nbs/04_blimp.ipynb #98f74c51
-RESULTS_FILE, PAIRS_FILE = 'blimp_results.json', 'pair_logprobs.npz'
-
 def write_results(results:dict, # from `blimp_results`
                   scores:pd.DataFrame, # from `score_model`
                   out, # a `.json` file, or a folder to hold `blimp_results.json`
@@ -266,7 +265,7 @@ def write_results(results:dict, # from `blimp_results`
     def save_npz(tmp):
         with open(tmp, 'wb') as f: np.savez_compressed(f, **arrays)
     write_file_atomic(path.with_name(PAIRS_FILE), save_npz)
-    write_file_atomic(path, lambda tmp: tmp.write_text(json.dumps(results, indent=2) + '\n'))
+    write_json(path, results)
     return path
 
 def load_pair_logprobs(path)->pd.DataFrame:
@@ -277,33 +276,14 @@ def load_pair_logprobs(path)->pd.DataFrame:
     with np.load(path) as z: return pd.DataFrame({k: z[k] for k in ('task', 'pairID', 'logp_good', 'logp_bad')})
 
 # %% ../nbs/04_blimp.ipynb #877f5041
-META_KEYS = ('dataset', 'model_config', 'seed', 'vocab_size', 'milestone', 'tokens_seen')
-
-def read_snapshot_meta(snapshot)->dict:
-    "The `milestone_meta.json` of a snapshot folder, checked for the keys the results layout needs."
-    path = Path(snapshot)/'milestone_meta.json'
-    if not path.is_file(): raise LmeffError(f"{snapshot}: no milestone_meta.json (not a training snapshot)")
-    try: meta = json.loads(path.read_text())
-    except json.JSONDecodeError as e: raise LmeffError(f"{path}: not valid JSON ({e.msg})") from None
-    missing = [k for k in META_KEYS if k not in meta]
-    if missing: raise LmeffError(f"{path}: missing key(s) {', '.join(missing)}")
-    m = meta['milestone']
-    meta['milestone'] = m if isinstance(m, str) else f"{m:g}"
-    return meta
-
-def run_snapshots(run_dir)->list[tuple[Path, dict]]:
+def run_snapshots(run_dir)->list[tuple[Path, SnapshotMeta]]:
     "The snapshots of a run with their metadata, in order of tokens seen, `final` last."
     run_dir = Path(run_dir)
     if not run_dir.is_dir(): raise LmeffError(f"{run_dir}: no such run folder")
-    dirs = [p for p in run_dir.iterdir() if p.is_dir() and (re.fullmatch(r'milestone-.+M', p.name) or p.name == 'final')]
+    dirs = [p for p in run_dir.iterdir() if p.is_dir() and milestone_of_folder(p.name)]
     if not dirs: raise LmeffError(f"{run_dir}: no milestone-*M or final snapshot folders in this run folder")
-    snaps = [(p, read_snapshot_meta(p)) for p in dirs]
-    return sorted(snaps, key=lambda s: (s[0].name == 'final', s[1]['tokens_seen'], s[0].name))
-
-def results_dir(results_root, meta:dict)->Path:
-    "Where the BLiMP results of the snapshot described by `meta` go."
-    return (Path(results_root)/'blimp'/str(meta['dataset'])/str(meta['model_config'])/f"seed-{meta['seed']}"
-            /f"tok-{meta['vocab_size']}"/str(meta['milestone']))
+    snaps = [(p, SnapshotMeta.read(p)) for p in dirs]
+    return sorted(snaps, key=lambda s: (s[0].name == FINAL, s[1].tokens_seen, milestone_key(s[1].milestone)))
 
 # %% ../nbs/04_blimp.ipynb #10ef0d31
 def score_model_to(model, # local folder or Hub repo id
@@ -315,9 +295,9 @@ def score_model_to(model, # local folder or Hub repo id
     "Score one model on `pairs` and write its results; return the JSON path and the results."
     lm, tok = load_model(model, revision, device)
     meta = {}
-    if Path(model).is_dir() and (Path(model)/'milestone_meta.json').is_file(): meta = read_snapshot_meta(model)
+    if Path(model).is_dir() and (Path(model)/META_FILE).is_file(): meta = asdict(SnapshotMeta.read(model))
     scores = score_model(lm, tok, pairs, batch_size, dtype, progress)
-    config = dict(model=str(model), revision=revision, **{k: meta.get(k) for k in META_KEYS}, global_step=meta.get('global_step'),
+    config = dict(model=str(model), revision=revision, **{k: meta.get(k) for k in (*SnapshotMeta.REQUIRED, 'global_step')},
                   dtype=dtype, batch_size=batch_size or default_batch_size(lm.device), device=str(lm.device),
                   scoring='sum of log p(token | <s>, previous tokens) over each sentence; correct iff good > bad', **(extra or {}))
     results = blimp_results(scores, config)
@@ -333,7 +313,7 @@ def score_run(run_dir, # one `.../tokenizer-{V}-seed-{S}` folder of the training
     from tqdm.auto import tqdm
     snaps = run_snapshots(run_dir)
     todo = [(p, m) for p, m in snaps if force or not (results_dir(results_root, m)/RESULTS_FILE).is_file()]
-    summary = [dict(snapshot=str(p), milestone=m['milestone'], results=str(results_dir(results_root, m)/RESULTS_FILE), status='skipped')
+    summary = [dict(snapshot=str(p), milestone=m.milestone, results=str(results_dir(results_root, m)/RESULTS_FILE), status='skipped')
                for p, m in snaps if (p, m) not in todo]
     if todo:
         pairs = load_blimp(blimp_dir)
@@ -341,7 +321,7 @@ def score_run(run_dir, # one `.../tokenizer-{V}-seed-{S}` folder of the training
         for p, m in tqdm(todo, desc='blimp', unit='snapshot', disable=not progress):
             path, res = score_model_to(p, pairs, results_dir(results_root, m), batch_size=batch_size, dtype=dtype,
                                        device=device, extra=extra, progress=progress)
-            summary.append(dict(snapshot=str(p), milestone=m['milestone'], results=str(path), status='scored',
+            summary.append(dict(snapshot=str(p), milestone=m.milestone, results=str(path), status='scored',
                                 acc=res['results']['blimp']['acc,none']))
     order = {str(p): i for i, (p, _) in enumerate(snaps)}
     return sorted(summary, key=lambda s: order[s['snapshot']])

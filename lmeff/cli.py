@@ -42,7 +42,7 @@ def _add_init(sub):
     return p
 
 def cmd_init(args)->int:
-    from lmeff.model import init_random, n_params
+    from lmeff.model import init_random
     if args.vocab_size is None and args.tokenizer is None: raise LmeffError("init needs --vocab-size or --tokenizer")
     if args.vocab_size is not None and args.vocab_size < 256: raise LmeffError(f"--vocab-size must be >= 256, got {args.vocab_size}")
     out = init_random(args.model_config, args.vocab_size, args.seed, args.out, tokenizer=args.tokenizer, seq_length=args.seq_length)

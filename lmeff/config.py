@@ -5,12 +5,13 @@
 # %% ../nbs/00_config.ipynb #f32cff04
 from __future__ import annotations
 import csv, json, math
-from dataclasses import dataclass, asdict, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['DATASETS', 'COLUMNS', 'MAX_VOCAB', 'LmeffError', 'ConfigError', 'model_sizes', 'register_dataset', 'RunConfig',
-           'parse_anchors', 'parse_row', 'read_configs', 'fmt_tokens', 'describe']
+__all__ = ['MODEL_SIZES', 'DATASETS', 'MILESTONES', 'COLUMNS', 'MIN_VOCAB', 'MAX_VOCAB', 'LmeffError', 'ConfigError', 'ModelSize',
+           'register_model_size', 'get_size', 'n_params', 'register_dataset', 'RunConfig', 'parse_anchors', 'parse_row',
+           'read_configs', 'fmt_tokens', 'describe']
 
 # %% ../nbs/00_config.ipynb #7196eae1
 class LmeffError(Exception):
@@ -23,17 +24,52 @@ class ConfigError(LmeffError):
                  msg:str, # what is wrong
                  row:int|None=None, # 1-based data row (the header is row 0)
                  column:str|None=None): # the offending column
-        self.path,self.row,self.column = Path(path),row,column
+        self.path,self.msg,self.row,self.column = Path(path),msg,row,column
         where = f"{self.path}"
         if row is not None: where += f", row {row} (line {row+1})"
         if column is not None: where += f", column '{column}'"
         super().__init__(f"{where}: {msg}")
 
-# %% ../nbs/00_config.ipynb #02fb6896
-def model_sizes()->dict:
-    "The registered model sizes (`lmeff.model.MODEL_SIZES`)."
-    from lmeff.model import MODEL_SIZES
-    return MODEL_SIZES
+# %% ../nbs/00_config.ipynb #420b47ad
+@dataclass(frozen=True)
+class ModelSize:
+    "A registered model size: architecture and per-size training defaults."
+    name:str # key used in `configs.csv`
+    hidden:int # hidden size (d_model)
+    mlp:int # SwiGLU intermediate size
+    heads:int # attention heads (no grouped-query attention)
+    layers:int # decoder layers
+    lr:float # peak learning rate
+    weight_decay:float # AdamW weight decay
+    batch_size:int # default per-device batch (sequences)
+    grad_accum:int # default gradient accumulation steps
+    warmup_steps:int=300 # linear warmup before the cosine decay
+    eval_every:int=500 # optimizer steps between evaluations
+
+MODEL_SIZES:dict[str, ModelSize] = {}
+
+def register_model_size(name:str, **kw)->ModelSize:
+    "Register (or replace) a model size; see `ModelSize` for the fields."
+    MODEL_SIZES[name] = ModelSize(name=name, **kw)
+    return MODEL_SIZES[name]
+
+def get_size(name:str)->ModelSize:
+    "The registered size `name`, or a clear error listing the known ones."
+    if name not in MODEL_SIZES: raise LmeffError(f"unknown model size {name!r}; known: {', '.join(MODEL_SIZES)}")
+    return MODEL_SIZES[name]
+
+register_model_size('tiny', hidden=64,  mlp=256,  heads=4,  layers=2,  lr=3e-3, weight_decay=0.005, batch_size=16,  grad_accum=1, warmup_steps=20, eval_every=50)
+register_model_size('mini', hidden=64,  mlp=256,  heads=4,  layers=4,  lr=3e-3, weight_decay=0.005, batch_size=16,  grad_accum=1, warmup_steps=20, eval_every=50)
+register_model_size('20m',  hidden=384, mlp=768,  heads=6,  layers=6,  lr=5e-4, weight_decay=0.005, batch_size=64,  grad_accum=1)
+register_model_size('60m',  hidden=512, mlp=1024, heads=8,  layers=16, lr=4e-4, weight_decay=0.005, batch_size=128, grad_accum=2)
+register_model_size('180m', hidden=768, mlp=1792, heads=12, layers=24, lr=3e-4, weight_decay=0.01,  batch_size=256, grad_accum=2);
+
+# %% ../nbs/00_config.ipynb #b2ecbacb
+def n_params(size:str|ModelSize, vocab_size:int)->int:
+    "Number of parameters of `size` at `vocab_size`."
+    s = get_size(size) if isinstance(size, str) else size
+    per_layer = 4*s.hidden*s.hidden + 3*s.hidden*s.mlp + 2*s.hidden
+    return 2*vocab_size*s.hidden + s.layers*per_layer + s.hidden
 
 # %% ../nbs/00_config.ipynb #3993c8b2
 DATASETS = {'tinystories', 'babylm3', 'hybrid_3.7B', 'synthetic'}
@@ -43,8 +79,9 @@ def register_dataset(name:str): # the dataset key used in `configs.csv`
     DATASETS.add(name)
 
 # %% ../nbs/00_config.ipynb #7e239b75
+MILESTONES = (25, 50, 75, 100, 250, 500, 750, 1000, 1250, 1500, 1750, 2000) # the reference's snapshot points, M tokens
 COLUMNS = ['model_config', 'dataset', 'epochs', 'batch_size', 'grad_accum', 'seq_length', 'anchors', 'tokenizer_vocab_size']
-MAX_VOCAB = 65536 # token streams are uint16
+MIN_VOCAB, MAX_VOCAB = 256, 65536 # byte-level BPE needs the 256 bytes; token streams are uint16
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -61,7 +98,7 @@ class RunConfig:
     row:int|None=None # 1-based row in the CSV it came from
 
     @property
-    def size(self): return model_sizes()[self.model_config]
+    def size(self)->ModelSize: return get_size(self.model_config)
     @property
     def full_run(self)->bool: return self.anchors == (-1.0,)
     @property
@@ -74,14 +111,10 @@ class RunConfig:
         "Tokens per optimizer step: batch x accum x seq_length x data-parallel world size."
         return self.effective_batch_size * self.effective_grad_accum * self.seq_length * world_size
     @property
-    def n_params(self)->int:
-        from lmeff.model import n_params
-        return n_params(self.model_config, self.tokenizer_vocab_size)
+    def n_params(self)->int: return n_params(self.model_config, self.tokenizer_vocab_size)
     def run_name(self, seed:int)->str:
         "A stable, filesystem-safe id for this row and seed."
         return f"{self.dataset}-{self.model_config}-tok{self.tokenizer_vocab_size}-seq{self.seq_length}-seed{seed}"
-    def as_dict(self)->dict:
-        d = asdict(self); d['anchors'] = list(self.anchors); return d
 
 # %% ../nbs/00_config.ipynb #2b12eb24
 def _int(s:str, lo:int, what:str)->int:
@@ -118,14 +151,14 @@ def parse_row(raw:dict, path, row:int, use_row_batch:bool=False)->RunConfig:
         try: return _int(get(col), lo, what)
         except ValueError as e: raise ConfigError(path, str(e), row, col) from None
     size = get('model_config')
-    if size not in model_sizes():
-        raise ConfigError(path, f"unknown model size {size!r}; known: {', '.join(model_sizes())}", row, 'model_config')
+    if size not in MODEL_SIZES:
+        raise ConfigError(path, f"unknown model size {size!r}; known: {', '.join(MODEL_SIZES)}", row, 'model_config')
     dataset = get('dataset')
     if dataset not in DATASETS:
         raise ConfigError(path, f"unknown dataset {dataset!r}; known: {', '.join(sorted(DATASETS))}", row, 'dataset')
     try: anchors = parse_anchors(get('anchors'))
     except ValueError as e: raise ConfigError(path, str(e), row, 'anchors') from None
-    vocab = num('tokenizer_vocab_size', 256, 'tokenizer_vocab_size')
+    vocab = num('tokenizer_vocab_size', MIN_VOCAB, 'tokenizer_vocab_size')
     if vocab > MAX_VOCAB: raise ConfigError(path, f"tokenizer_vocab_size must be <= {MAX_VOCAB} (uint16 token streams), got {vocab}", row, 'tokenizer_vocab_size')
     return RunConfig(model_config=size, dataset=dataset, epochs=num('epochs', 1, 'epochs'),
                      batch_size=num('batch_size', 1, 'batch_size'), grad_accum=num('grad_accum', 1, 'grad_accum'),

@@ -5,6 +5,7 @@
 # %% ../nbs/01_data.ipynb #638b25fb
 from __future__ import annotations
 import hashlib, io, json, os, re, zipfile, gzip
+from contextlib import ExitStack
 from itertools import chain
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,14 +13,16 @@ from typing import Callable, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders, normalizers
-from .config import LmeffError, register_dataset
-from .model import SPECIAL_TOKENS, PAD_ID, BOS_ID, EOS_ID, load_tokenizer, sha256_file, write_file_atomic
+from .config import LmeffError, MIN_VOCAB, MAX_VOCAB, register_dataset
+from .store import open_atomic, read_json, sha256_file, write_file_atomic, write_json
+from . import synthetic as syn
 
 # %% auto #0
-__all__ = ['FORMAT_VERSION', 'CORPORA', 'HYBRID_SOURCES', 'DataError', 'InputFile', 'list_inputs', 'clean_text', 'Corpus',
-           'register_corpus', 'split_on', 'tinystories', 'babylm3', 'local_documents', 'hybrid', 'synthetic',
-           'write_text', 'read_documents', 'new_bpe', 'tokenizer_path', 'train_tokenizer', 'encode_documents',
-           'tokens_path', 'pack_tokens', 'load_tokens', 'prepare', 'add_cli', 'cmd_prep']
+__all__ = ['FORMAT_VERSION', 'CORPORA', 'HYBRID_SOURCES', 'SPECIAL_TOKENS', 'PAD_ID', 'BOS_ID', 'EOS_ID', 'DataError',
+           'InputFile', 'list_inputs', 'clean_text', 'Corpus', 'register_corpus', 'split_on', 'tinystories', 'babylm3',
+           'local_documents', 'hybrid', 'synthetic', 'write_text', 'read_documents', 'new_bpe', 'tokenizer_path',
+           'train_tokenizer', 'load_tokenizer', 'encode_documents', 'tokens_path', 'pack_tokens', 'load_tokens',
+           'prepare', 'add_cli', 'cmd_prep']
 
 # %% ../nbs/01_data.ipynb #32b692a1
 FORMAT_VERSION = 1 # bump when the on-disk layout or cleaning changes, so old outputs rebuild
@@ -44,10 +47,7 @@ class InputFile:
 
     def sha256(self)->str:
         if not self.member: return sha256_file(self.path)
-        h = hashlib.sha256()
-        with zipfile.ZipFile(self.path).open(self.member) as f:
-            while b := f.read(1<<20): h.update(b)
-        return h.hexdigest()
+        with zipfile.ZipFile(self.path).open(self.member) as f: return sha256_file(f)
 
 def list_inputs(source)->list[InputFile]:
     "All readable inputs under `source` (file, folder or zip), sorted by name; clear errors for missing or empty sources."
@@ -262,7 +262,6 @@ def synthetic(source=None, # unused: the corpus is generated
               seed:int=0, # generation seed
               n_pairs:int=200, # minimal pairs per task
               **_)->Corpus:
-    from lmeff import synthetic as syn
     words = int(words or 2_000_000)
     def documents():
         for doc in syn.synthetic_documents(words, seed): yield 'train', doc
@@ -272,38 +271,26 @@ def synthetic(source=None, # unused: the corpus is generated
                   extras=lambda d: syn.write_synthetic_blimp(d/'blimp', n_per_task=n_pairs, seed=seed))
 
 # %% ../nbs/01_data.ipynb #67096ab6
-def _write_json_atomic(path:Path, obj): write_file_atomic(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2)))
-
-def _read_json(path:Path)->dict|None:
-    try: return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError): return None
-
 def write_text(corpus:Corpus, dataset_dir, progress:bool=True)->dict:
     "Write the cleaned documents of `corpus` under `dataset_dir/text`; return the manifest."
     text_dir = Path(dataset_dir)/'text'; text_dir.mkdir(parents=True, exist_ok=True)
     fp = {'format': FORMAT_VERSION, 'corpus': corpus.name, **corpus.fingerprint}
-    old = _read_json(text_dir/'manifest.json')
+    old = read_json(text_dir/'manifest.json')
     if old and old['fingerprint'] == fp and all((text_dir/f'{s}.jsonl').exists() for s in old['documents']): return old
     (text_dir/'manifest.json').unlink(missing_ok=True)
-    outs = {s: open(text_dir/f'.{s}.jsonl.tmp', 'w', encoding='utf-8') for s in ('train', 'dev')}
-    docs, words = dict.fromkeys(outs, 0), dict.fromkeys(outs, 0)
-    try:
+    splits = ('train', 'dev')
+    docs, words = dict.fromkeys(splits, 0), dict.fromkeys(splits, 0)
+    with ExitStack() as stack:   # both files appear together, or neither (an error inside removes both)
+        outs = {s: stack.enter_context(open_atomic(text_dir/f'{s}.jsonl')) for s in splits}
         for split, doc in tqdm(corpus.documents(), desc=f'{corpus.name}: documents', unit=' docs', disable=not progress):
             outs[split].write(json.dumps(doc, ensure_ascii=False) + '\n')
             docs[split] += 1; words[split] += len(doc.split())
-    except BaseException:
-        for s, f in outs.items(): f.close(); (text_dir/f'.{s}.jsonl.tmp').unlink(missing_ok=True)
-        raise
-    for f in outs.values(): f.close()
-    for s, n in docs.items():
-        if n == 0:
-            for t in outs: (text_dir/f'.{t}.jsonl.tmp').unlink(missing_ok=True)
-            raise DataError(f"{corpus.name}: the source has no {s} documents after cleaning")
-    for s in outs: os.replace(text_dir/f'.{s}.jsonl.tmp', text_dir/f'{s}.jsonl')
+        empty = [s for s, n in docs.items() if n == 0]
+        if empty: raise DataError(f"{corpus.name}: the source has no {empty[0]} documents after cleaning")
     if corpus.extras: corpus.extras(Path(dataset_dir))
     manifest = {'fingerprint': fp, 'documents': docs, 'words': words,
-                'sha256': {s: sha256_file(text_dir/f'{s}.jsonl') for s in outs}}
-    _write_json_atomic(text_dir/'manifest.json', manifest)
+                'sha256': {s: sha256_file(text_dir/f'{s}.jsonl') for s in splits}}
+    write_json(text_dir/'manifest.json', manifest)
     return manifest
 
 def read_documents(dataset_dir, split:str, batch:int=1000)->Iterator[list[str]]:
@@ -318,6 +305,9 @@ def read_documents(dataset_dir, split:str, batch:int=1000)->Iterator[list[str]]:
         if buf: yield buf
 
 # %% ../nbs/01_data.ipynb #d8775e1b
+SPECIAL_TOKENS = {'pad_token': '<pad>', 'bos_token': '<s>', 'eos_token': '</s>'}
+PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
+
 def new_bpe()->Tokenizer:
     "An untrained byte-level BPE with lmeff's normaliser, pre-tokeniser and decoder."
     tok = Tokenizer(models.BPE())
@@ -330,19 +320,35 @@ def tokenizer_path(dataset_dir, vocab_size:int)->Path: return Path(dataset_dir)/
 
 def train_tokenizer(dataset_dir, vocab_size:int, progress:bool=True)->Path:
     "Train (or reuse) the BPE of `vocab_size` on the train documents of a prepared dataset."
-    text = _read_json(Path(dataset_dir)/'text'/'manifest.json')
+    text = read_json(Path(dataset_dir)/'text'/'manifest.json')
     if text is None: raise DataError(f"{dataset_dir}: no prepared text (run `lmeff prep` first)")
     out = tokenizer_path(dataset_dir, vocab_size); meta_path = out.with_suffix('.meta.json')
     meta = {'format': FORMAT_VERSION, 'vocab_size': vocab_size, 'train_sha256': text['sha256']['train'], 'min_frequency': 2}
-    if out.exists() and _read_json(meta_path) == meta: return out
+    if out.exists() and read_json(meta_path) == meta: return out
     tok = new_bpe()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=progress,
                                   special_tokens=list(SPECIAL_TOKENS.values()), initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(read_documents(dataset_dir, 'train'), trainer, length=-(-text['documents']['train'] // 1000))
     assert [tok.token_to_id(t) for t in SPECIAL_TOKENS.values()] == [PAD_ID, BOS_ID, EOS_ID]
     write_file_atomic(out, lambda tmp: tok.save(str(tmp)))
-    _write_json_atomic(meta_path, meta)
+    write_json(meta_path, meta)
     return out
+
+def load_tokenizer(path)->PreTrainedTokenizerFast:
+    "Load a `tokenizer.json` file or a tokenizer folder as a fast tokenizer with `<pad>`, `<s>`, `</s>`."
+    from transformers import PreTrainedTokenizerFast
+    path = Path(path)
+    if path.is_dir():
+        if not (path/'tokenizer.json').exists(): raise LmeffError(f"{path}: no tokenizer.json in this folder")
+        tok = PreTrainedTokenizerFast.from_pretrained(str(path), **SPECIAL_TOKENS)
+    elif path.is_file():
+        try: tok = PreTrainedTokenizerFast(tokenizer_file=str(path), **SPECIAL_TOKENS)
+        except Exception as e: raise LmeffError(f"{path}: not a tokenizers JSON file ({e})") from None
+    else: raise LmeffError(f"{path}: no such tokenizer file or folder")
+    vocab = tok.get_vocab()
+    missing = [t for t in SPECIAL_TOKENS.values() if t not in vocab]
+    if missing: raise LmeffError(f"{path}: tokenizer lacks special token(s) {', '.join(missing)}")
+    return tok
 
 # %% ../nbs/01_data.ipynb #56470cf3
 def encode_documents(tok:Tokenizer, docs:list[str])->tuple[np.ndarray, np.ndarray]:
@@ -361,38 +367,32 @@ def tokens_path(dataset_dir, vocab_size:int, split:str)->Path: return Path(datas
 def pack_tokens(dataset_dir, vocab_size:int, split:str, progress:bool=True, batch:int=1000)->dict:
     "Encode and pack one split with tokenizer `vocab_size`; return the manifest (skips work that is up to date)."
     dataset_dir = Path(dataset_dir)
-    text, tpath = _read_json(dataset_dir/'text'/'manifest.json'), tokenizer_path(dataset_dir, vocab_size)
+    text, tpath = read_json(dataset_dir/'text'/'manifest.json'), tokenizer_path(dataset_dir, vocab_size)
     if text is None or not tpath.exists(): raise DataError(f"{dataset_dir}: text or tokenizer_{vocab_size} not prepared")
     out = tokens_path(dataset_dir, vocab_size, split); mpath = out.with_suffix('.json')
     key = {'format': FORMAT_VERSION, 'split': split, 'vocab_size': vocab_size, 'tokenizer_sha256': sha256_file(tpath),
            'text_sha256': text['sha256'][split], 'source': text['fingerprint']}
-    old = _read_json(mpath)
+    old = read_json(mpath)
     if old and {k: old.get(k) for k in key} == key and out.exists() and out.stat().st_size == 2*old['tokens']: return old
     mpath.unlink(missing_ok=True)
     tok = Tokenizer.from_file(str(tpath))
     tok.encode_special_tokens = True   # a literal "<s>" in a document is text, not a document boundary
-    if tok.get_vocab_size() > 65536: raise DataError(f"{tpath}: {tok.get_vocab_size()} tokens do not fit uint16")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f'.{out.name}.tmp')
+    if tok.get_vocab_size() > MAX_VOCAB: raise DataError(f"{tpath}: {tok.get_vocab_size()} tokens do not fit uint16")
     n_tok = n_doc = longest = 0
-    try:
-        with open(tmp, 'wb') as f, tqdm(total=text['documents'][split], desc=f'{split} tok{vocab_size}', unit=' docs', disable=not progress) as bar:
-            for docs in read_documents(dataset_dir, split, batch):
-                arr, lens = encode_documents(tok, docs)
-                arr.tofile(f)
-                n_tok += len(arr); n_doc += len(docs); longest = max(longest, int(lens.max()) - 2); bar.update(len(docs))
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True); raise
+    with open_atomic(out, 'wb') as f, tqdm(total=text['documents'][split], desc=f'{split} tok{vocab_size}', unit=' docs', disable=not progress) as bar:
+        for docs in read_documents(dataset_dir, split, batch):
+            arr, lens = encode_documents(tok, docs)
+            arr.tofile(f)
+            n_tok += len(arr); n_doc += len(docs); longest = max(longest, int(lens.max()) - 2); bar.update(len(docs))
     manifest = {**key, 'dataset': text['fingerprint']['corpus'], 'dtype': 'uint16', 'tokens': n_tok, 'documents': n_doc,
                 'bos_id': BOS_ID, 'eos_id': EOS_ID, 'longest_document_tokens': longest}
-    _write_json_atomic(mpath, manifest)
+    write_json(mpath, manifest)
     return manifest
 
 def load_tokens(data_dir, dataset:str, vocab_size:int, split:str)->tuple[np.memmap, dict]:
     "The packed stream of a prepared split as a read-only memmap, with its manifest (validated)."
     path = tokens_path(Path(data_dir)/dataset, vocab_size, split)
-    manifest = _read_json(path.with_suffix('.json'))
+    manifest = read_json(path.with_suffix('.json'))
     if manifest is None or not path.exists():
         raise DataError(f"{path}: not prepared (run `lmeff prep {dataset} --out {data_dir} --vocab-sizes {vocab_size}`)")
     if path.stat().st_size != 2*manifest['tokens']: raise DataError(f"{path}: size does not match its manifest; run `lmeff prep` again")
@@ -408,8 +408,8 @@ def prepare(dataset:str, # a registered corpus: tinystories, babylm3, hybrid_3.7
            )->dict:
     "Prepare `dataset` end to end; return {'text': manifest, 'tokens': {V: {split: manifest}}}."
     if dataset not in CORPORA: raise DataError(f"unknown dataset {dataset!r}; known: {', '.join(CORPORA)}")
-    bad = [v for v in vocab_sizes if not 256 <= v <= 65536]
-    if bad: raise DataError(f"vocabulary sizes must be in 256..65536, got {bad}")
+    bad = [v for v in vocab_sizes if not MIN_VOCAB <= v <= MAX_VOCAB]
+    if bad: raise DataError(f"vocabulary sizes must be in {MIN_VOCAB}..{MAX_VOCAB}, got {bad}")
     dataset_dir = Path(data_dir)/dataset
     corpus = CORPORA[dataset](source, **options)
     text = write_text(corpus, dataset_dir, progress)

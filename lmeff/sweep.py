@@ -4,9 +4,8 @@
 
 # %% ../nbs/06_sweep.ipynb #46002760
 from __future__ import annotations
-import fcntl, json, os, time
+import json, os, time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,15 +13,16 @@ import pandas as pd
 from tqdm.auto import tqdm
 import lmeff
 from .config import LmeffError, RunConfig, COLUMNS, parse_row, read_configs
-from .model import random_init_dir, init_random
+from .store import RESULTS_FILE, RUN_SUMMARY_FILE, file_lock, random_init_dir, results_dir, write_text
 from .data import prepare, load_tokens, tokenizer_path, DataError
+from .model import init_random
 from .train import TrainConfig, run_dir
 
 # %% auto #0
-__all__ = ['RESULTS', 'ANALYSIS', 'DEMO', 'run_parameters', 'row_config', 'file_lock', 'ensure_data', 'ensure_init',
-           'configure_run', 'benchmarks', 'run_summary', 'plot_run', 'Run', 'parse_seeds', 'parse_assignments', 'plan',
-           'run_notebook', 'check_notebook', 'failure_reason', 'execute_run', 'write_summary', 'analyze_results',
-           'sweep', 'write_configs', 'demo', 'add_cli', 'cmd_sweep', 'cmd_demo']
+__all__ = ['RESULTS', 'ANALYSIS', 'DEMO', 'run_parameters', 'row_config', 'ensure_data', 'ensure_init', 'configure_run',
+           'benchmarks', 'run_summary', 'plot_run', 'Run', 'parse_seeds', 'parse_assignments', 'plan', 'run_notebook',
+           'check_notebook', 'failure_reason', 'execute_run', 'write_summary', 'analyze_results', 'sweep',
+           'write_configs', 'demo', 'add_cli', 'cmd_sweep', 'cmd_demo']
 
 # %% ../nbs/06_sweep.ipynb #75dd8348
 RESULTS = {'synthetic': 'results-synthetic', 'blimp': 'results'} # benchmark -> results folder under OUT
@@ -73,15 +73,6 @@ def row_config(**p)->RunConfig:
     return parse_row(raw, p.get('configs') or 'parameters', p.get('row') or 0, bool(p.get('use_row_batch')))
 
 # %% ../nbs/06_sweep.ipynb #f58cadbd
-@contextmanager
-def file_lock(path):
-    "Hold an exclusive lock on `path` (created if missing) across processes of this machine, or of a shared POSIX file system."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, 'a') as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try: yield
-        finally: fcntl.flock(f, fcntl.LOCK_UN)
-
 def ensure_data(dataset:str, # corpus key
                 data_dir, # data root
                 vocab_size:int, # the tokenizer this run needs
@@ -129,16 +120,16 @@ def run_summary(run_dir, # a training run folder (holding milestone-*M and final
                 results:dict, # benchmark name -> results root
                )->pd.DataFrame:
     "One row per snapshot: milestone, tokens_seen, eval_loss and the accuracy on each benchmark; saved as RUN_DIR/run_summary.csv."
-    from lmeff.blimp import run_snapshots, results_dir
+    from lmeff.blimp import run_snapshots
     rows = []
     for _, meta in run_snapshots(run_dir):   # in order of tokens seen, final last
-        row = dict(milestone=meta['milestone'], tokens_seen=meta['tokens_seen'], eval_loss=meta.get('eval_loss'))
+        row = dict(milestone=meta.milestone, tokens_seen=meta.tokens_seen, eval_loss=meta.eval_loss)
         for name, root in results.items():
-            p = results_dir(root, meta)/'blimp_results.json'
+            p = results_dir(root, meta)/RESULTS_FILE
             row[name] = json.loads(p.read_text())['results']['blimp']['acc,none'] if p.is_file() else None
         rows.append(row)
     df = pd.DataFrame(rows, columns=['milestone', 'tokens_seen', 'eval_loss', *results])
-    df.to_csv(Path(run_dir)/'run_summary.csv', index=False)
+    write_text(Path(run_dir)/RUN_SUMMARY_FILE, df.to_csv(index=False))
     return df
 
 def plot_run(summary:pd.DataFrame, # `run_summary` output
@@ -315,7 +306,7 @@ def _ray(runs, notebook, max_parallel:int|None, address:str|None):
 
 # %% ../nbs/06_sweep.ipynb #280cac48
 def _final_scores(run:Run)->dict:
-    p = Path(run.run_dir)/'run_summary.csv'
+    p = Path(run.run_dir)/RUN_SUMMARY_FILE
     if not p.is_file(): return {}
     s = pd.read_csv(p, dtype={'milestone': str})
     final = s[s['milestone'] == 'final']
@@ -336,7 +327,7 @@ def analyze_results(out, progress:bool=True, **kw)->dict:
     done = {}
     for b, d in RESULTS.items():
         root = Path(out)/d
-        if not root.is_dir() or not any(root.rglob('blimp_results.json')): continue
+        if not root.is_dir() or not any(root.rglob(RESULTS_FILE)): continue
         try: analyze(root, Path(out)/ANALYSIS[b], progress=progress, **kw); done[b] = str(Path(out)/ANALYSIS[b])
         except LmeffError as e: done[b] = f"error: {e}"
     return done

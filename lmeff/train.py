@@ -13,18 +13,18 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, get_cosine_schedule_with_warmup
 from transformers.utils import logging as hf_logging
-from .config import LmeffError, RunConfig, parse_anchors, read_configs
-from .model import get_size, init_random, random_init_dir, load_tokenizer, write_dir_atomic, write_file_atomic, sha256_file
-from .data import load_tokens, tokenizer_path
+from .config import LmeffError, MILESTONES, RunConfig, get_size, parse_anchors, read_configs
+from .store import random_init_dir, write_dir_atomic, write_file_atomic, sha256_file, milestone_label as label
+from .store import run_dir as _run_dir
+from .data import load_tokens, load_tokenizer, tokenizer_path
+from .model import init_random
 
 # %% auto #0
-__all__ = ['MILESTONES', 'TrainConfig', 'steps_to_reach', 'milestone_steps', 'label', 'Windows', 'run_dir', 'save_snapshot',
-           'verify_snapshot', 'read_env', 'HubStore', 'save_state', 'loss_fn', 'evaluate', 'train', 'add_cli',
-           'config_from_args', 'cmd_train']
+__all__ = ['TrainConfig', 'steps_to_reach', 'milestone_steps', 'Windows', 'run_dir', 'save_snapshot', 'verify_snapshot',
+           'read_env', 'HubStore', 'save_state', 'loss_fn', 'evaluate', 'train', 'add_cli', 'config_from_args',
+           'cmd_train']
 
 # %% ../nbs/03_train.ipynb #8d7f3f2f
-MILESTONES = (25, 50, 75, 100, 250, 500, 750, 1000, 1250, 1500, 1750, 2000) # reference snapshot points, M tokens
-
 @dataclass
 class TrainConfig:
     "Everything one training run needs."
@@ -88,10 +88,6 @@ def milestone_steps(milestones, tokens_per_step:int, last_step:int|None=None)->d
         if last_step is None or s <= last_step: out.setdefault(s, []).append(m)
     return out
 
-def label(m:float)->str:
-    "A milestone's label: 25 -> '25', 0.05 -> '0.05'."
-    return f"{m:g}"
-
 # %% ../nbs/03_train.ipynb #1b13a5f3
 class Windows:
     "Sequence k of a seeded, epoch-wise shuffled stream of non-overlapping windows."
@@ -112,7 +108,7 @@ class Windows:
 # %% ../nbs/03_train.ipynb #2370a533
 def run_dir(cfg:TrainConfig)->Path:
     "OUT/models/{dataset}/llama-{size}/tokenizer-{V}-seed-{S} (the reference layout)."
-    return Path(cfg.out)/'models'/cfg.dataset/f'llama-{cfg.model_config}'/f'tokenizer-{cfg.vocab_size}-seed-{cfg.seed}'
+    return _run_dir(cfg.out, cfg.dataset, cfg.model_config, cfg.vocab_size, cfg.seed)
 
 def save_snapshot(model, tokenizer, dest, meta:dict)->Path:
     "Write an HF model folder + tokenizer + milestone_meta.json + hashes.json atomically."

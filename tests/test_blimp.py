@@ -5,7 +5,8 @@ from lmeff.config import LmeffError
 from lmeff.model import init_random
 from lmeff.blimp import (BLIMP_TASKS, PAIR_COLUMNS, load_blimp, read_blimp_file, load_model, sentence_logprobs, score_model,
                          compare_scores, blimp_results, stderr, write_results, load_pair_logprobs, score_run, run_snapshots,
-                         results_dir, RESULTS_FILE, PAIRS_FILE)
+                        )
+from lmeff.store import results_dir, RESULTS_FILE, PAIRS_FILE
 from lmeff.cli import main
 from conftest import SHARED_DATA, run_cli
 from helpers import tiny_tokenizer
@@ -151,7 +152,7 @@ def test_first_word_is_scored_given_bos(toy_model):
 
 def test_other_architectures_use_their_full_forward(tmp_path):
     from transformers import GPT2Config, GPT2LMHeadModel
-    from lmeff.model import load_tokenizer
+    from lmeff.data import load_tokenizer
     tok = load_tokenizer(tiny_tokenizer(tmp_path/'tok.json', 300))
     torch.manual_seed(0)
     GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2, bos_token_id=1)).save_pretrained(tmp_path/'gpt2')
@@ -245,7 +246,7 @@ def test_snapshots_in_token_order(tmp_path, toy_model):
     run = make_run(tmp_path, toy_model, (('final', 'final', 9_000_000), ('milestone-10M', 10, 10_000_000), ('milestone-2M', 2, 2_000_000)))
     snaps = run_snapshots(run)
     assert [p.name for p, _ in snaps] == ['milestone-2M', 'milestone-10M', 'final']
-    assert [m['milestone'] for _, m in snaps] == ['2', '10', 'final']                # numeric labels become the layout's strings
+    assert [m.milestone for _, m in snaps] == ['2', '10', 'final']                # numeric labels become the layout's strings
     assert results_dir('R', snaps[1][1]).as_posix() == 'R/blimp/synthetic/tiny/seed-0/tok-300/10'
 
 def test_run_errors(tmp_path, toy_model):
@@ -270,7 +271,7 @@ def test_model_errors(tmp_path, toy_model):
 
 def test_hub_models_load_at_a_revision(monkeypatch, toy_model):
     import transformers
-    from lmeff.model import load_tokenizer
+    from lmeff.data import load_tokenizer
     seen = []
     def fake(kind):
         def from_pretrained(repo, revision=None, **kw):

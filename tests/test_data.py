@@ -2,7 +2,7 @@ import json, os, unicodedata, zipfile
 import numpy as np, pytest
 from lmeff.data import (prepare, write_text, train_tokenizer, pack_tokens, load_tokens, tinystories, babylm3, hybrid,
                         list_inputs, clean_text, DataError, CORPORA, tokenizer_path, tokens_path, read_documents, _unit)
-from lmeff.model import load_tokenizer, BOS_ID, EOS_ID
+from lmeff.data import load_tokenizer, BOS_ID, EOS_ID
 from lmeff.cli import main
 
 def stories(tmp_path, train, dev=('The end.',)):

@@ -1,7 +1,9 @@
 import json, pytest, torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
-from lmeff.model import (MODEL_SIZES, register_model_size, n_params, llama_config, build_model, init_random,
-                         random_init_dir, load_tokenizer, sha256_file)
+from lmeff.config import MODEL_SIZES, register_model_size, n_params
+from lmeff.model import llama_config, build_model, init_random
+from lmeff.data import load_tokenizer
+from lmeff.store import random_init_dir, sha256_file
 from lmeff.config import LmeffError
 from transformers import LlamaForCausalLM
 from helpers import tiny_tokenizer

@@ -7,7 +7,7 @@ from lmeff.config import LmeffError
 from lmeff.data import prepare
 from lmeff.train import (TrainConfig, train, steps_to_reach, milestone_steps, run_dir, save_snapshot, verify_snapshot,
                          HubStore, read_env, save_state, label)
-from lmeff.model import load_tokenizer
+from lmeff.data import load_tokenizer
 from lmeff.cli import main
 from conftest import run_cli
 
