@@ -28,9 +28,8 @@ import numpy as np
 import torch
 from tokenizers import trainers, pre_tokenizers
 from lmeff.blimp import BLIMP_TASKS, load_blimp, load_model, score_model, compare_scores, encode_sentences
-from lmeff.data import new_bpe
+from lmeff.tokens import new_bpe, SPECIAL_TOKENS
 from lmeff.model import init_random
-from lmeff.data import SPECIAL_TOKENS
 
 SHARED = Path(__file__).resolve().parents[1].parent/'shared'/'data'
 

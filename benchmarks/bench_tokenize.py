@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from tokenizers import trainers, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
-from lmeff.data import list_inputs, local_documents, clean_text, new_bpe, encode_documents
-from lmeff.data import SPECIAL_TOKENS, BOS_ID
+from lmeff.data import list_inputs, local_documents, clean_text
+from lmeff.tokens import new_bpe, encode_documents, SPECIAL_TOKENS, BOS_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 

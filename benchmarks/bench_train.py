@@ -2,7 +2,7 @@
 
 Reference recipe (the original study): `transformers.Trainer` on the same `LlamaForCausalLM` (loaded from the same
 random init folder that lmeff trains from), the same batch, gradient accumulation, sequence length and packed token
-windows (a torch Dataset over `lmeff.data.load_tokens`; labels = inputs, shifted inside the model), AdamW (the
+windows (a torch Dataset over `lmeff.tokens.load_tokens`; labels = inputs, shifted inside the model), AdamW (the
 Trainer's default implementation, `adamw_torch_fused`) with a cosine schedule and warmup, no evaluation, no saving,
 sparse logging, no reporting, no dataloader workers. lmeff: `lmeff.train.train(TrainConfig(...))`, the code users
 run, with evaluation, resumable states and milestone snapshots pushed out of reach. Progress bars are off for both
@@ -43,11 +43,12 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
 from lmeff.config import LmeffError
-from lmeff.data import prepare, load_tokens, tokenizer_path
+from lmeff.tokens import prepare, load_tokens, tokenizer_path
 from lmeff.config import get_size, n_params
 from lmeff.model import init_random
 from lmeff.store import random_init_dir
-from lmeff.train import TrainConfig, train, run_dir
+from lmeff.config import TrainConfig
+from lmeff.train import train, run_dir
 
 # size -> (batch, grad_accum, seq_length, vocab, N1, N2)
 CPU_SIZES = {'tiny': (16, 1, 256, 512, 5, 30), '20m': (8, 1, 128, 16000, 1, 8)}
@@ -84,7 +85,7 @@ def sync(gpu:bool):
 def run_lmeff(c:Case, steps:int)->tuple[float, float]:
     "Wall and process CPU seconds of `lmeff.train.train` for `steps` optimizer steps."
     a = c.a
-    cfg = TrainConfig(c.size, a.dataset, str(a.data_dir), c.vocab, seq_length=c.seq, seed=a.seed, out=str(c.out),
+    cfg = TrainConfig.make(c.size, a.dataset, a.data_dir, c.vocab, seq_length=c.seq, seed=a.seed, out=c.out,
                       batch_size=c.batch, grad_accum=c.accum, epochs=10**6, milestones=(1e9,), eval_every=10**9, save_every=10**9,
                       max_steps=steps, progress=a.progress, device='cuda' if a.gpu else 'cpu', dtype='bf16' if a.gpu else 'fp32',
                       compile=a.compile)
@@ -92,7 +93,7 @@ def run_lmeff(c:Case, steps:int)->tuple[float, float]:
     sync(a.gpu); t, cpu = time.perf_counter(), time.process_time()
     res = train(cfg)
     sync(a.gpu); t, cpu = time.perf_counter() - t, time.process_time() - cpu
-    assert res['segments'][0]['steps'] == steps, res
+    assert res['schedules'][0]['steps'] == steps, res
     return t, cpu
 
 def run_trainer(c:Case, steps:int, dataset)->tuple[float, float]:

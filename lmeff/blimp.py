@@ -14,34 +14,16 @@ import lmeff
 from .config import LmeffError
 from .store import (FINAL, META_FILE, PAIRS_FILE, RESULTS_FILE, SnapshotMeta, milestone_key, milestone_of_folder,
                          results_dir, write_file_atomic, write_json)
-from .data import load_tokenizer
+from .blimp_tasks import BLIMP_TASKS, phenomenon
+from .tokens import load_tokenizer
 
 # %% auto #0
-__all__ = ['BLIMP_TASKS', 'BLIMP_HUB', 'PAIR_COLUMNS', 'PHENOMENON_GROUP', 'read_blimp_file', 'load_blimp', 'resolve_device',
-           'load_model', 'encode_sentences', 'length_batches', 'token_logprobs_', 'default_batch_size',
-           'sentence_logprobs', 'score_model', 'compare_scores', 'stderr', 'blimp_results', 'write_results',
-           'load_pair_logprobs', 'run_snapshots', 'score_model_to', 'score_run', 'add_cli', 'cmd_blimp']
+__all__ = ['BLIMP_HUB', 'PAIR_COLUMNS', 'read_blimp_file', 'load_blimp', 'resolve_device', 'load_model', 'encode_sentences',
+           'length_batches', 'token_logprobs_', 'default_batch_size', 'sentence_logprobs', 'score_model',
+           'compare_scores', 'stderr', 'blimp_results', 'write_results', 'load_pair_logprobs', 'run_snapshots',
+           'score_model_to', 'score_run', 'add_cli', 'cmd_blimp']
 
 # %% ../nbs/04_blimp.ipynb #77674199
-BLIMP_TASKS = (
-    'adjunct_island', 'anaphor_gender_agreement', 'anaphor_number_agreement', 'animate_subject_passive', 'animate_subject_trans',
-    'causative', 'complex_NP_island', 'coordinate_structure_constraint_complex_left_branch',
-    'coordinate_structure_constraint_object_extraction', 'determiner_noun_agreement_1', 'determiner_noun_agreement_2',
-    'determiner_noun_agreement_irregular_1', 'determiner_noun_agreement_irregular_2', 'determiner_noun_agreement_with_adj_2',
-    'determiner_noun_agreement_with_adj_irregular_1', 'determiner_noun_agreement_with_adj_irregular_2',
-    'determiner_noun_agreement_with_adjective_1', 'distractor_agreement_relational_noun', 'distractor_agreement_relative_clause',
-    'drop_argument', 'ellipsis_n_bar_1', 'ellipsis_n_bar_2', 'existential_there_object_raising', 'existential_there_quantifiers_1',
-    'existential_there_quantifiers_2', 'existential_there_subject_raising', 'expletive_it_object_raising', 'inchoative',
-    'intransitive', 'irregular_past_participle_adjectives', 'irregular_past_participle_verbs',
-    'irregular_plural_subject_verb_agreement_1', 'irregular_plural_subject_verb_agreement_2', 'left_branch_island_echo_question',
-    'left_branch_island_simple_question', 'matrix_question_npi_licensor_present', 'npi_present_1', 'npi_present_2',
-    'only_npi_licensor_present', 'only_npi_scope', 'passive_1', 'passive_2', 'principle_A_c_command', 'principle_A_case_1',
-    'principle_A_case_2', 'principle_A_domain_1', 'principle_A_domain_2', 'principle_A_domain_3', 'principle_A_reconstruction',
-    'regular_plural_subject_verb_agreement_1', 'regular_plural_subject_verb_agreement_2', 'sentential_negation_npi_licensor_present',
-    'sentential_negation_npi_scope', 'sentential_subject_island', 'superlative_quantifiers_1', 'superlative_quantifiers_2',
-    'tough_vs_raising_1', 'tough_vs_raising_2', 'transitive', 'wh_island', 'wh_questions_object_gap',
-    'wh_questions_subject_gap', 'wh_questions_subject_gap_long_distance', 'wh_vs_that_no_gap', 'wh_vs_that_no_gap_long_distance',
-    'wh_vs_that_with_gap', 'wh_vs_that_with_gap_long_distance')
 BLIMP_HUB = 'nyu-mll/blimp'
 PAIR_COLUMNS = ['task', 'pairID', 'sentence_good', 'sentence_bad', 'field', 'linguistics_term']
 
@@ -226,8 +208,6 @@ def compare_scores(a:pd.DataFrame, b:pd.DataFrame)->dict:
     return dict(max_abs_diff=float(diff.max(initial=0.0)), decision_agreement=float((da == db).mean()), n_pairs=len(a))
 
 # %% ../nbs/04_blimp.ipynb #b72fb347
-PHENOMENON_GROUP = {'s-selection': 'argument_structure'} # linguistics_term -> BLiMP paper group, where they differ
-
 def stderr(p:float, n:int)->float:
     "Standard error of an accuracy `p` over `n` pairs."
     return math.sqrt(p*(1-p)/n) if n else float('nan')
@@ -241,7 +221,7 @@ def blimp_results(scores:pd.DataFrame, # output of `score_model`
                  )->dict:
     "lm-eval-style results: overall and per-task accuracy with stderr, plus per-field and per-phenomenon accuracy."
     s = scores.assign(correct=scores.logp_good > scores.logp_bad,
-                      phenomenon=scores.linguistics_term.map(lambda t: PHENOMENON_GROUP.get(t, t)))
+                      phenomenon=[phenomenon(t, term) for t, term in zip(scores.task, scores.linguistics_term)])
     overall = _acc(s.correct, 'blimp')
     by_task = s.groupby('task', sort=True).correct
     tasks = {f'blimp_{t}': _acc(c, f' - blimp_{t}') for t, c in by_task}

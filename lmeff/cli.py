@@ -5,7 +5,6 @@
 # %% ../nbs/07_cli.ipynb #c47a3446
 from __future__ import annotations
 import argparse, sys
-from pathlib import Path
 import lmeff
 from .config import LmeffError, read_configs, describe
 
@@ -50,7 +49,7 @@ def cmd_init(args)->int:
     return 0
 
 # %% ../nbs/07_cli.ipynb #ca6fb95d
-STAGE_COMMANDS = {'prep': 'data', 'train': 'train', 'blimp': 'blimp', 'analyze': 'analysis', 'sweep': 'sweep', 'demo': 'sweep'}
+STAGE_COMMANDS = {'prep': 'tokens', 'train': 'train', 'blimp': 'blimp', 'analyze': 'report', 'sweep': 'sweep', 'demo': 'demo'}
 
 def make_parser(command:str|None=None # the subcommand about to run: only its stage module is imported
                )->argparse.ArgumentParser:

@@ -4,14 +4,16 @@
 
 # %% ../nbs/00_config.ipynb #f32cff04
 from __future__ import annotations
-import csv, json, math
-from dataclasses import dataclass, replace
+import argparse, csv, json, math
+from dataclasses import dataclass, field, fields, replace, MISSING
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['MODEL_SIZES', 'DATASETS', 'MILESTONES', 'COLUMNS', 'MIN_VOCAB', 'MAX_VOCAB', 'LmeffError', 'ConfigError', 'ModelSize',
-           'register_model_size', 'get_size', 'n_params', 'register_dataset', 'RunConfig', 'parse_anchors', 'parse_row',
-           'read_configs', 'fmt_tokens', 'describe']
+__all__ = ['MODEL_SIZES', 'DATASETS', 'MILESTONES', 'COLUMNS', 'MIN_VOCAB', 'MAX_VOCAB', 'GROUPS', 'LmeffError', 'ConfigError',
+           'ModelSize', 'register_model_size', 'get_size', 'n_params', 'register_dataset', 'opt', 'RunConfig',
+           'parse_anchors', 'parse_row', 'read_configs', 'fmt_tokens', 'describe', 'OptimArgs', 'EvalArgs',
+           'StorageArgs', 'HardwareArgs', 'ProgressArgs', 'TrainConfig', 'steps_to_reach', 'milestone_steps',
+           'add_flags']
 
 # %% ../nbs/00_config.ipynb #7196eae1
 class LmeffError(Exception):
@@ -78,6 +80,14 @@ def register_dataset(name:str): # the dataset key used in `configs.csv`
     "Make `name` a valid `dataset` value."
     DATASETS.add(name)
 
+# %% ../nbs/00_config.ipynb #6e4c65b3
+def opt(default=MISSING, # the default (omit for a required field)
+        help:str='', # what the field means; becomes the `--help` text of its flag
+        **cli, # command-line extras: flag='--vocab-size', parse=callable, cli_default=..., size_default='lr'
+       ):
+    "A dataclass field documented in place."
+    return field(default=default, metadata={'help': help, **cli})
+
 # %% ../nbs/00_config.ipynb #7e239b75
 MILESTONES = (25, 50, 75, 100, 250, 500, 750, 1000, 1250, 1500, 1750, 2000) # the reference's snapshot points, M tokens
 COLUMNS = ['model_config', 'dataset', 'epochs', 'batch_size', 'grad_accum', 'seq_length', 'anchors', 'tokenizer_vocab_size']
@@ -86,16 +96,16 @@ MIN_VOCAB, MAX_VOCAB = 256, 65536 # byte-level BPE needs the 256 bytes; token st
 @dataclass(frozen=True)
 class RunConfig:
     "One experiment: a validated row of `configs.csv`."
-    model_config:str # model size key, e.g. '20m'
-    dataset:str # corpus key, e.g. 'tinystories'
-    epochs:int # upper bound on passes over the data
-    batch_size:int # nominal per-device batch (used only with `use_row_batch`)
-    grad_accum:int # nominal gradient accumulation (used only with `use_row_batch`)
-    seq_length:int # tokens per training sequence
-    anchors:tuple # token anchors in millions; (-1.0,) = one full run
-    tokenizer_vocab_size:int # BPE vocabulary size
-    use_row_batch:bool=False # True: use this row's batch_size/grad_accum instead of the size defaults
-    row:int|None=None # 1-based row in the CSV it came from
+    model_config:str = opt(help="model size: tiny, mini, 20m, 60m, 180m (or a registered one)", flag='--model-config')
+    dataset:str = opt(help="prepared dataset (corpus key)")
+    epochs:int = opt(help="upper bound on passes over the data", cli_default=50)
+    batch_size:int = opt(help="sequences per device and micro-batch (used only with use_row_batch)", size_default='batch_size')
+    grad_accum:int = opt(help="micro-batches per optimizer step (used only with use_row_batch)", size_default='grad_accum')
+    seq_length:int = opt(help="tokens per training sequence", cli_default=256)
+    anchors:tuple = opt(help="JSON list of token anchors in millions, or [-1] for one full run", parse=lambda s: parse_anchors(s), cli_default='[-1]')
+    tokenizer_vocab_size:int = opt(help="BPE vocabulary size", flag='--vocab-size')
+    use_row_batch:bool = opt(False, "use this row's batch_size/grad_accum instead of the size defaults")
+    row:int|None = opt(None, "1-based row of the CSV it came from")
 
     @property
     def size(self)->ModelSize: return get_size(self.model_config)
@@ -204,3 +214,136 @@ def describe(rc:RunConfig, world_size:int=1)->str:
     return (f"row {rc.row}: {rc.model_config} ({fmt_tokens(rc.n_params)} params) on {rc.dataset}, vocab {rc.tokenizer_vocab_size}, "
             f"seq {rc.seq_length}, {rc.effective_batch_size}x{rc.effective_grad_accum} ({rc.batch_source}) = "
             f"{rc.tokens_per_step(world_size):,} tokens/step, anchors {anchors}")
+
+# %% ../nbs/00_config.ipynb #8d7f3f2f
+@dataclass
+class OptimArgs:
+    "The optimiser and its learning-rate schedule (AdamW 0.9/0.999/1e-8, cosine after a linear warmup)."
+    lr:float|None = opt(None, "peak learning rate", size_default='lr')
+    weight_decay:float|None = opt(None, "AdamW weight decay (not on norms)", size_default='weight_decay')
+    warmup_steps:int|None = opt(None, "linear warmup steps (capped at half of a short schedule)", size_default='warmup_steps')
+
+@dataclass
+class EvalArgs:
+    "Evaluation, snapshots, resumable states and early stopping."
+    milestones:tuple = opt(MILESTONES, "JSON list of snapshot points in M tokens", parse=parse_anchors)
+    eval_every:int|None = opt(None, "optimizer steps between evaluations", size_default='eval_every')
+    eval_sequences:int = opt(256, "size of the fixed dev subset (sequences)")
+    save_every:int|None = opt(None, "optimizer steps between resumable states (default: eval_every)")
+    early_stop_after:float = opt(2000.0, "M tokens before early stopping may end a full run")
+    patience:int = opt(10, "evaluations without improvement before a full run stops")
+    min_delta:float = opt(0.002, "eval-loss improvement that resets the patience")
+
+@dataclass
+class StorageArgs:
+    "Where the run's files go."
+    out:str = opt('output', "output root: OUT/models/...")
+    store:str = opt('local', "'hf': also upload every snapshot to the Hub (HF_TOKEN, HF_NAMESPACE)", choices=('local', 'hf'))
+
+@dataclass
+class HardwareArgs:
+    "Device and precision."
+    device:str = opt('auto', "'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ...")
+    dtype:str = opt('auto', "'auto' (bf16 autocast where supported), 'fp32' or 'bf16'", choices=('auto', 'fp32', 'bf16'))
+    compile:bool = opt(False, "torch.compile the model")
+
+@dataclass
+class ProgressArgs:
+    "How far, and how visibly."
+    max_steps:int|None = opt(None, "stop after this many optimizer steps (smoke tests, benchmarks)")
+    progress:bool = opt(True, "show a progress bar", flag='--no-progress')
+
+GROUPS = {'optim': OptimArgs, 'eval': EvalArgs, 'storage': StorageArgs, 'hardware': HardwareArgs, 'progress': ProgressArgs}
+
+# %% ../nbs/00_config.ipynb #4a1c0f2e
+@dataclass
+class TrainConfig:
+    "Everything one training run needs: the `configs.csv` row, the seed, and the options by concern."
+    run:RunConfig # what to train (a validated configs.csv row)
+    data_dir:str # data root of `lmeff prep`
+    seed:int=0 # random init and data order
+    optim:OptimArgs=field(default_factory=OptimArgs)
+    eval:EvalArgs=field(default_factory=EvalArgs)
+    storage:StorageArgs=field(default_factory=StorageArgs)
+    hardware:HardwareArgs=field(default_factory=HardwareArgs)
+    progress:ProgressArgs=field(default_factory=ProgressArgs)
+
+    def __post_init__(self):
+        s, o, e = self.run.size, self.optim, self.eval
+        for group in (o, e):   # None: the size's reference value
+            for f in fields(group):
+                if getattr(group, f.name) is None and 'size_default' in f.metadata: setattr(group, f.name, getattr(s, f.metadata['size_default']))
+        if e.save_every is None: e.save_every = e.eval_every
+        e.milestones = tuple(float(m) for m in e.milestones)
+        if self.storage.store not in ('local', 'hf'): raise LmeffError(f"--store must be 'local' or 'hf', got {self.storage.store!r}")
+
+    @classmethod
+    def from_row(cls, rc:RunConfig, # a validated configs.csv row
+                 seed:int, data_dir, out=None, # `out` is also `storage.out`
+                 **options, # any option by its field name: lr=1e-3, eval_every=5, device='cpu', batch_size=8, ...
+                )->TrainConfig:
+        "The config of a row plus options by name (`batch_size`/`grad_accum` replace the row's batch and opt in to it)."
+        options = dict(options)
+        batch = {k: options.pop(k) for k in ('batch_size', 'grad_accum') if options.get(k) is not None}
+        for k in ('batch_size', 'grad_accum'): options.pop(k, None)
+        if batch: rc = replace(rc, **{'batch_size': rc.effective_batch_size, 'grad_accum': rc.effective_grad_accum, **batch}, use_row_batch=True)
+        if out is not None: options['out'] = str(out)
+        known = {f.name: g for g, c in GROUPS.items() for f in fields(c)}
+        unknown = sorted(set(options) - set(known))
+        if unknown: raise LmeffError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known) + ['batch_size', 'grad_accum'])}")
+        groups = {g: c(**{k: v for k, v in options.items() if known[k] == g}) for g, c in GROUPS.items()}
+        return cls(rc, str(data_dir), seed, **groups)
+
+    @classmethod
+    def make(cls, model_config:str, dataset:str, data_dir, vocab_size:int, seed:int=0,
+             seq_length:int=256, anchors=(-1.0,), epochs:int=50, **options)->TrainConfig:
+        "A config spelled out by hand (as `lmeff train --model-config ...`), validated like a configs.csv row."
+        raw = dict(model_config=model_config, dataset=dataset, epochs=epochs, batch_size=1, grad_accum=1, seq_length=seq_length,
+                   anchors=json.dumps([float(a) for a in anchors]) if not isinstance(anchors, str) else anchors,
+                   tokenizer_vocab_size=vocab_size)
+        try: rc = parse_row({k: str(v) for k, v in raw.items()}, '<options>', 1)
+        except ConfigError as e:
+            flag = next((f.metadata.get('flag') for f in fields(RunConfig) if f.name == e.column), None) or '--' + e.column.replace('_', '-')
+            raise LmeffError(f"{flag}: {e.msg}") from None
+        return cls.from_row(rc, seed, data_dir, **options)
+
+# %% ../nbs/00_config.ipynb #83d7a4db
+def steps_to_reach(million_tokens:float, tokens_per_step:int)->int:
+    "The first optimizer step (1-based) whose cumulative tokens reach `million_tokens` M."
+    return max(1, math.ceil(round(million_tokens * 1e6) / tokens_per_step))
+
+def milestone_steps(milestones, tokens_per_step:int, last_step:int|None=None)->dict[int, list[float]]:
+    "step -> milestones (M tokens) reached at that step, for each reached by `last_step` (several may share a step)."
+    out = {}
+    for m in sorted(milestones):
+        s = steps_to_reach(m, tokens_per_step)
+        if last_step is None or s <= last_step: out.setdefault(s, []).append(m)
+    return out
+
+# %% ../nbs/00_config.ipynb #77475d6c
+_TYPES = {'int': int, 'float': float, 'str': str}
+
+def add_flags(group, # an argparse parser or argument group
+              cls, # a dataclass whose fields are declared with `opt`
+              defaults:dict|None=None, # defaults to show instead of the fields' own
+             ):
+    "One flag per documented field of dataclass `cls`, with its help and default; values stay None unless given."
+    for f in fields(cls):
+        md = f.metadata
+        if not md.get('help') or f.name in ('row', 'use_row_batch'): continue
+        flag = md.get('flag') or '--' + f.name.replace('_', '-')
+        default = (defaults or {}).get(f.name, md.get('cli_default', None if f.default is MISSING else f.default))
+        if 'size_default' in md:
+            shown = 'per size: ' + ', '.join(f"{n} {getattr(s, md['size_default']):g}" for n, s in MODEL_SIZES.items())
+        elif isinstance(default, tuple): shown = json.dumps(list(default))
+        else: shown = default
+        help = f"{md['help']} (default: {shown})" if shown is not None else md['help']
+        if f.type.strip() == 'bool':
+            group.add_argument(flag, dest=f.name, action='store_false' if default else 'store_true', help=md['help'])
+            continue
+        parse = md.get('parse') or _TYPES[f.type.split('|')[0].strip()]
+        def typ(s, parse=parse):
+            try: return parse(s)
+            except ValueError as e: raise argparse.ArgumentTypeError(str(e)) from None
+        group.add_argument(flag, dest=f.name, type=typ, default=None, choices=md.get('choices'), help=help,
+                           metavar=None if md.get('choices') else f.name.upper())

@@ -5,9 +5,11 @@
 # %% ../nbs/02_model.ipynb #fc73b661
 from __future__ import annotations
 from pathlib import Path
+from typing import TYPE_CHECKING
 from .config import LmeffError, get_size, n_params
 from .store import INIT_META_FILE, read_json, sha256_file, write_dir_atomic, write_json
-from .data import PAD_ID, BOS_ID, EOS_ID, load_tokenizer
+from .tokens import PAD_ID, BOS_ID, EOS_ID, load_tokenizer
+if TYPE_CHECKING: from transformers import LlamaConfig, LlamaForCausalLM
 
 # %% auto #0
 __all__ = ['llama_config', 'build_model', 'init_random']

@@ -4,8 +4,8 @@
 
 # %% ../nbs/03_train.ipynb #47814661
 from __future__ import annotations
-import json, math, os, random, shutil, time
-from dataclasses import dataclass, field, asdict, replace
+import json, math, os, random, time
+from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 import numpy as np
 import torch
@@ -13,80 +13,23 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, get_cosine_schedule_with_warmup
 from transformers.utils import logging as hf_logging
-from .config import LmeffError, MILESTONES, RunConfig, get_size, parse_anchors, read_configs
-from .store import random_init_dir, write_dir_atomic, write_file_atomic, sha256_file, milestone_label as label
-from .store import run_dir as _run_dir
-from .data import load_tokens, load_tokenizer, tokenizer_path
+from .config import GROUPS, LmeffError, RunConfig, TrainConfig, add_flags, milestone_steps, read_configs, steps_to_reach
+from . import store
+from .store import (FINAL, LOG_FILE, STATE_FILE, TRAIN_CONFIG_FILE, HubStore, SnapshotMeta, anchor_run_dir, file_lock,
+                         milestone_label, random_init_dir, snapshot_dir, write_dir_atomic, write_file_atomic, write_hashes, write_json)
+from .tokens import load_tokens, load_tokenizer, tokenizer_path
 from .model import init_random
 
 # %% auto #0
-__all__ = ['TrainConfig', 'steps_to_reach', 'milestone_steps', 'Windows', 'run_dir', 'save_snapshot', 'verify_snapshot',
-           'read_env', 'HubStore', 'save_state', 'loss_fn', 'evaluate', 'train', 'add_cli', 'config_from_args',
-           'cmd_train']
+__all__ = ['run_dir', 'Windows', 'save_snapshot', 'save_state', 'resume_key', 'loss_fn', 'evaluate', 'ensure_init',
+           'ScheduleState', 'optimizer_step', 'evaluate_and_snapshot', 'resume_schedule', 'train_schedule', 'train',
+           'add_cli', 'config_from_args', 'cmd_train']
 
-# %% ../nbs/03_train.ipynb #8d7f3f2f
-@dataclass
-class TrainConfig:
-    "Everything one training run needs."
-    model_config:str # model size key
-    dataset:str # prepared dataset under data_dir
-    data_dir:str # data root of `lmeff prep`
-    vocab_size:int # tokenizer vocabulary size
-    seq_length:int=256 # tokens per training sequence
-    anchors:tuple=(-1.0,) # (-1,) one full run; else an independent run per anchor
-    seed:int=0 # random init and data order
-    out:str='output' # output root: OUT/models/...
-    milestones:tuple|None=None # snapshot points (M tokens); None: MILESTONES
-    epochs:int=50 # upper bound on passes over the data
-    batch_size:int|None=None # per-device sequences per micro-batch
-    grad_accum:int|None=None # micro-batches per optimizer step
-    lr:float|None=None # peak learning rate
-    weight_decay:float|None=None # AdamW weight decay (not on norms)
-    warmup_steps:int|None=None # linear warmup steps
-    eval_every:int|None=None # optimizer steps between evaluations
-    eval_sequences:int=256 # fixed dev subset size (sequences)
-    save_every:int|None=None # optimizer steps between resumable states (None: eval_every)
-    early_stop_after:float=2000.0 # M tokens before early stopping may trigger
-    patience:int=10 # evaluations without improvement before stopping
-    min_delta:float=0.002 # improvement that resets the patience
-    store:str='local' # 'local' or 'hf' (also upload every snapshot to the Hub)
-    device:str='auto' # 'auto', 'cpu', 'cuda', 'cuda:1', ...
-    dtype:str='auto' # 'auto' (bf16 autocast where supported), 'fp32', 'bf16'
-    compile:bool=False # torch.compile the model
-    max_steps:int|None=None # stop after this many optimizer steps (smoke tests, benchmarks)
-    progress:bool=True # show a progress bar
-
-    def __post_init__(self):
-        s = get_size(self.model_config)
-        for k, v in dict(batch_size=s.batch_size, grad_accum=s.grad_accum, lr=s.lr, weight_decay=s.weight_decay,
-                         warmup_steps=s.warmup_steps, eval_every=s.eval_every).items():
-            if getattr(self, k) is None: setattr(self, k, v)
-        if self.save_every is None: self.save_every = self.eval_every
-        self.anchors = tuple(float(a) for a in self.anchors)
-        self.milestones = tuple(float(m) for m in (MILESTONES if self.milestones is None else self.milestones))
-        if self.store not in ('local', 'hf'): raise LmeffError(f"--store must be 'local' or 'hf', got {self.store!r}")
-
-    def tokens_per_step(self, world_size:int=1)->int: return self.batch_size * self.grad_accum * self.seq_length * world_size
-
-    @classmethod
-    def from_row(cls, rc:RunConfig, seed:int, data_dir, out, **kw)->TrainConfig:
-        "The config of a `configs.csv` row (batch from the size defaults unless the row opted in)."
-        return cls(model_config=rc.model_config, dataset=rc.dataset, data_dir=str(data_dir), vocab_size=rc.tokenizer_vocab_size,
-                   seq_length=rc.seq_length, anchors=rc.anchors, seed=seed, out=str(out), epochs=rc.epochs,
-                   batch_size=rc.effective_batch_size, grad_accum=rc.effective_grad_accum, **kw)
-
-# %% ../nbs/03_train.ipynb #83d7a4db
-def steps_to_reach(million_tokens:float, tokens_per_step:int)->int:
-    "The first optimizer step (1-based) whose cumulative tokens reach `million_tokens` M."
-    return max(1, math.ceil(round(million_tokens * 1e6) / tokens_per_step))
-
-def milestone_steps(milestones, tokens_per_step:int, last_step:int|None=None)->dict[int, float]:
-    "step -> milestone (M tokens) for each milestone reached by `last_step` (several may share a step)."
-    out = {}
-    for m in sorted(milestones):
-        s = steps_to_reach(m, tokens_per_step)
-        if last_step is None or s <= last_step: out.setdefault(s, []).append(m)
-    return out
+# %% ../nbs/03_train.ipynb #06fa9f42
+def run_dir(cfg:TrainConfig)->Path:
+    "The folder of the run `cfg` describes."
+    r = cfg.run
+    return store.run_dir(cfg.storage.out, r.dataset, r.model_config, r.tokenizer_vocab_size, cfg.seed)
 
 # %% ../nbs/03_train.ipynb #1b13a5f3
 class Windows:
@@ -106,77 +49,24 @@ class Windows:
         return torch.from_numpy(self.tokens[rows[:, None] * self.T + np.arange(self.T + 1)].astype(np.int64))
 
 # %% ../nbs/03_train.ipynb #2370a533
-def run_dir(cfg:TrainConfig)->Path:
-    "OUT/models/{dataset}/llama-{size}/tokenizer-{V}-seed-{S} (the reference layout)."
-    return _run_dir(cfg.out, cfg.dataset, cfg.model_config, cfg.vocab_size, cfg.seed)
-
-def save_snapshot(model, tokenizer, dest, meta:dict)->Path:
+def save_snapshot(model, tokenizer, dest, meta:SnapshotMeta)->Path:
     "Write an HF model folder + tokenizer + milestone_meta.json + hashes.json atomically."
     def fill(tmp):
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        (tmp/'milestone_meta.json').write_text(json.dumps(meta, indent=2))
-        hashes = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-        (tmp/'hashes.json').write_text(json.dumps(hashes, indent=2))
+        meta.write(tmp)
+        write_hashes(tmp)
     return write_dir_atomic(dest, fill)
 
-def verify_snapshot(path)->bool:
-    "True when every file listed in hashes.json is present with its recorded hash."
-    path = Path(path)
-    try: hashes = json.loads((path/'hashes.json').read_text())
-    except (OSError, json.JSONDecodeError): return False
-    return all((path/n).is_file() and sha256_file(path/n) == h for n, h in hashes.items())
-
-# %% ../nbs/03_train.ipynb #3e5ec718
-def read_env(keys=('HF_TOKEN', 'HF_NAMESPACE'), env_file='.env')->dict:
-    "Values of `keys` from the environment, else from `env_file` (KEY=VALUE lines)."
-    vals = {}
-    if Path(env_file).is_file():
-        for line in Path(env_file).read_text().splitlines():
-            k, sep, v = line.strip().partition('=')
-            if sep and not k.startswith('#'): vals[k.strip().removeprefix('export ').strip()] = v.strip().strip('"\'')
-    return {k: os.environ.get(k) or vals.get(k) for k in keys}
-
-class HubStore:
-    "Uploads snapshots to the Hugging Face Hub, one branch per milestone."
-    def __init__(self, cfg:TrainConfig, api=None, env_file='.env'):
-        env = read_env(env_file=env_file)
-        missing = [k for k, v in env.items() if not v]
-        if missing: raise LmeffError(f"--store hf needs {' and '.join(missing)} (environment or {env_file})")
-        if api is None:
-            from huggingface_hub import HfApi
-            api = HfApi(token=env['HF_TOKEN'])
-        self.api, self.seed = api, cfg.seed
-        self.repo_id = f"{env['HF_NAMESPACE']}/{cfg.dataset}-{cfg.model_config}-tok{cfg.vocab_size}"
-        self.pending:list[tuple[Path, str]] = []
-        self._created = False
-
-    def branch(self, milestone:str)->str:
-        return f"seed-{self.seed}" if milestone == 'final' else f"seed-{self.seed}-tokens-{milestone}M"
-
-    def upload(self, folder:Path, milestone:str):
-        "Queue `folder` for its branch and try every queued upload."
-        self.pending = [p for p in self.pending if p[1] != self.branch(milestone)] + [(Path(folder), self.branch(milestone))]
-        self.flush()
-
-    def flush(self)->list:
-        "Try the queued uploads; return the ones that failed (kept queued)."
-        failed = []
-        for folder, branch in self.pending:
-            try:
-                if not self._created: self.api.create_repo(self.repo_id, exist_ok=True); self._created = True
-                self.api.create_branch(self.repo_id, branch=branch, exist_ok=True)
-                self.api.upload_folder(repo_id=self.repo_id, folder_path=str(folder), revision=branch,
-                                       commit_message=f"{folder.name} ({branch})")
-            except Exception as e: failed.append((folder, branch, e))
-        self.pending = [(f, b) for f, b, _ in failed]
-        return failed
-
-# %% ../nbs/03_train.ipynb #aca9e627
-_RESUME_KEYS = ('model_config', 'dataset', 'vocab_size', 'seq_length', 'seed', 'batch_size', 'grad_accum', 'lr',
-                'weight_decay', 'warmup_steps', 'epochs', 'milestones', 'eval_every', 'eval_sequences')
-
 def save_state(path:Path, **state): write_file_atomic(path, lambda tmp: torch.save(state, tmp))
+
+def resume_key(cfg:TrainConfig, world_size:int, end_step:int)->dict:
+    "What a resumable state must agree on with the command that resumes it."
+    r, o, e = cfg.run, cfg.optim, cfg.eval
+    return dict(model_config=r.model_config, dataset=r.dataset, vocab_size=r.tokenizer_vocab_size, seq_length=r.seq_length,
+                seed=cfg.seed, batch_size=r.effective_batch_size, grad_accum=r.effective_grad_accum, lr=o.lr,
+                weight_decay=o.weight_decay, warmup_steps=o.warmup_steps, epochs=r.epochs, milestones=e.milestones,
+                eval_every=e.eval_every, eval_sequences=e.eval_sequences, world_size=world_size, end_step=end_step)
 
 def _rng_state(device)->dict:
     return {'python': random.getstate(), 'numpy': np.random.get_state(), 'torch': torch.get_rng_state(),
@@ -192,19 +82,13 @@ def _dist()->tuple[int, int, int]:
     return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1)), int(os.environ.get('LOCAL_RANK', 0))
 
 def _device(cfg:TrainConfig, local_rank:int)->torch.device:
-    if cfg.device != 'auto': return torch.device(cfg.device)
+    if cfg.hardware.device != 'auto': return torch.device(cfg.hardware.device)
     return torch.device(f'cuda:{local_rank}') if torch.cuda.is_available() else torch.device('cpu')
 
 def _autocast_dtype(cfg:TrainConfig, device)->torch.dtype|None:
-    if cfg.dtype == 'fp32': return None
-    if cfg.dtype == 'bf16': return torch.bfloat16
+    if cfg.hardware.dtype == 'fp32': return None
+    if cfg.hardware.dtype == 'bf16': return torch.bfloat16
     return torch.bfloat16 if device.type == 'cuda' and torch.cuda.is_bf16_supported() else None
-
-def _optimizer(model, cfg:TrainConfig, device):
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]   # norms: no weight decay, as HF Trainer
-    groups = [{'params': decay, 'weight_decay': cfg.weight_decay}, {'params': no_decay, 'weight_decay': 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8, fused=device.type in ('cuda', 'cpu'))
 
 def loss_fn(model, batch:torch.Tensor, autocast_dtype)->torch.Tensor:
     "Mean next-token cross-entropy of (B, T+1) sequences."
@@ -236,150 +120,215 @@ class _Run:
     tokenizer:object
     train:Windows
     dev:Windows
+    epoch_steps:int # optimizer steps in `epochs` passes over the data
     rank:int=0
     world:int=1
     store:HubStore|None=None
     data_manifest:dict=field(default_factory=dict)
+    @property
+    def tokens_per_step(self)->int: return self.cfg.run.tokens_per_step(self.world)
 
-def _fresh_model(run:_Run):
-    cfg = run.cfg
-    init_dir = random_init_dir(cfg.out, cfg.model_config, cfg.vocab_size, cfg.seed)
-    if run.rank == 0: init_random(cfg.model_config, cfg.vocab_size, cfg.seed, init_dir, seq_length=cfg.seq_length,
-                                  tokenizer=tokenizer_path(Path(cfg.data_dir)/cfg.dataset, cfg.vocab_size))
-    if run.world > 1: torch.distributed.barrier()
-    model = AutoModelForCausalLM.from_pretrained(init_dir).float()   # fp32 master weights; autocast does the rest
-    model.config.max_position_embeddings = cfg.seq_length
-    model.generation_config.pad_token_id = run.tokenizer.pad_token_id
-    return model.to(run.device).train()
-
-def _snapshot(run:_Run, model, dest:Path, milestone:str, step:int, anchor:float, eval_loss:float|None):
-    if run.rank != 0: return
-    cfg = run.cfg
-    meta = dict(milestone=milestone, tokens_seen=step * cfg.tokens_per_step(run.world), global_step=step,
-                dataset=cfg.dataset, model_config=cfg.model_config, seed=cfg.seed, vocab_size=cfg.vocab_size,
-                anchor=anchor, seq_length=cfg.seq_length, tokens_per_step=cfg.tokens_per_step(run.world), world_size=run.world,
-                batch_size=cfg.batch_size, grad_accum=cfg.grad_accum, lr=cfg.lr, eval_loss=eval_loss,
-                train_tokens_sha256=run.data_manifest.get('text_sha256'), lmeff_version=__import__('lmeff').__version__)
-    save_snapshot(model, run.tokenizer, dest, meta)
-    if run.store: run.store.upload(dest, milestone)
-
-def _schedule(run:_Run, seg:Path, end_step:int, snapshots:dict[float, Path], full_run:bool, anchor:float)->dict:
-    "Train one schedule from the random init to `end_step`; `snapshots` maps milestone -> destination."
-    cfg, dev, rank, world = run.cfg, run.device, run.rank, run.world
-    tps = cfg.tokens_per_step(world)
-    seg.mkdir(parents=True, exist_ok=True)
-    model = _fresh_model(run)
-    opt = _optimizer(model, cfg, dev)
-    # short schedules (small anchors) keep at least half of their steps for the cosine decay
-    sched = get_cosine_schedule_with_warmup(opt, min(cfg.warmup_steps, end_step // 2), end_step)
-    step, best, bad, stopped = 0, math.inf, 0, False
-    state_path, log_path = seg/'state.pt', seg/'train_log.jsonl'
-    key = {k: getattr(cfg, k) for k in _RESUME_KEYS} | {'world_size': world, 'end_step': end_step}
-    if state_path.exists():
-        st = torch.load(state_path, map_location=dev, weights_only=False)
-        if st['key'] != key:
-            diff = {k: (st['key'].get(k), v) for k, v in key.items() if st['key'].get(k) != v}
-            raise LmeffError(f"{state_path} was written by a different configuration {diff}; use another --out or delete it")
-        if st.get('done'): return st['summary']
-        model.load_state_dict(st['model']); opt.load_state_dict(st['optimizer']); sched.load_state_dict(st['scheduler'])
-        _set_rng_state(st['rng'], dev)
-        step, best, bad = st['step'], st['best'], st['bad']
-    if rank == 0:   # keep the log consistent with the state: drop lines written after the state we resume from
-        rows = [l for l in (log_path.read_text().splitlines() if log_path.exists() else []) if json.loads(l)['step'] <= step]
-        log_path.write_text(''.join(r + '\n' for r in rows))
-    fwd = torch.compile(model) if cfg.compile else model
-    if world > 1: fwd = torch.nn.parallel.DistributedDataParallel(fwd, device_ids=[dev.index] if dev.type == 'cuda' else None)
-    ms = milestone_steps(snapshots, tps, end_step)
-    def state(done=False, summary=None):
-        if rank == 0: save_state(state_path, key=key, model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
-                                 rng=_rng_state(dev), step=step, best=best, bad=bad, done=done, summary=summary)
-    bar = tqdm(total=end_step, initial=step, desc=seg.name if seg != run.top else run.top.name, unit=' steps',
-               disable=not (cfg.progress and rank == 0))
-    t_last, tok_last = time.perf_counter(), step * tps
-    while step < end_step and not stopped:
-        total = torch.zeros((), device=dev)
-        for micro in range(cfg.grad_accum):
-            first = ((step * cfg.grad_accum + micro) * world + rank) * cfg.batch_size   # global sequence index
-            batch = run.train.batch(range(first, first + cfg.batch_size)).to(dev, non_blocking=True)
-            sync = world == 1 or micro == cfg.grad_accum - 1
-            with (torch.enable_grad() if sync else fwd.no_sync()):
-                loss = loss_fn(fwd, batch, run.autocast) / cfg.grad_accum
-                loss.backward()
-            total += loss.detach()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        lr = opt.param_groups[0]['lr']
-        opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
-        step += 1
-        if world > 1: torch.distributed.all_reduce(total); total /= world
-        row = {'step': step, 'tokens_seen': step * tps, 'train_loss': total.item(), 'lr': lr}
-        eval_loss = None
-        if step % cfg.eval_every == 0 or step in ms or step == end_step:
-            eval_loss = row['eval_loss'] = evaluate(model, run.dev, cfg.eval_sequences, cfg.batch_size, dev, run.autocast)
-            if full_run:
-                bad = 0 if eval_loss < best - cfg.min_delta else bad + 1
-                if eval_loss < best:
-                    best = eval_loss
-                    _snapshot(run, model, run.top/'final', 'final', step, anchor, eval_loss)
-                stopped = step * tps >= cfg.early_stop_after * 1e6 and bad >= cfg.patience
-        for m in ms.get(step, []): _snapshot(run, model, snapshots[m], label(m), step, anchor, eval_loss)
-        if not full_run and step == end_step and anchor == max(run.cfg.anchors):
-            _snapshot(run, model, run.top/'final', 'final', step, anchor, eval_loss)
-        if rank == 0:
-            with open(log_path, 'a') as f: f.write(json.dumps(row) + '\n')
-        if cfg.max_steps and step >= cfg.max_steps: stopped = True
-        if step % cfg.save_every == 0 or step in ms: state()
-        now = time.perf_counter()
-        bar.update(1); bar.set_postfix(tokens=f"{step*tps/1e6:.2f}M", tok_s=f"{(step*tps - tok_last)/max(now - t_last, 1e-9):,.0f}",
-                                       loss=f"{row['train_loss']:.3f}", refresh=False)
-        t_last, tok_last = now, step * tps
-    bar.close()
-    summary = {'segment': str(seg), 'steps': step, 'tokens_seen': step * tps, 'best_eval_loss': best if full_run else eval_loss,
-               'stopped_early': step < end_step and not cfg.max_steps}
-    state(done=True, summary=summary)
-    if world > 1: torch.distributed.barrier()
-    return summary
-
-# %% ../nbs/03_train.ipynb #0084e087
-def train(cfg:TrainConfig, hub_api=None)->dict:
-    "Run `cfg` (resuming whatever was interrupted); return a summary with the run folder and its snapshots."
+def _setup(cfg:TrainConfig, hub_api=None)->_Run:
+    "Check the run can start (data, Hub credentials, anchors within the epochs) and load what its schedules share."
     rank, world, local_rank = _dist()
-    hf_logging.disable_progress_bar()   # our own bar; not one per snapshot save
-    store = HubStore(cfg, api=hub_api) if cfg.store == 'hf' and rank == 0 else None
-    train_tokens, manifest = load_tokens(cfg.data_dir, cfg.dataset, cfg.vocab_size, 'train')
-    dev_tokens, _ = load_tokens(cfg.data_dir, cfg.dataset, cfg.vocab_size, 'dev')
-    tokenizer = load_tokenizer(tokenizer_path(Path(cfg.data_dir)/cfg.dataset, cfg.vocab_size))
-    if len(tokenizer) > cfg.vocab_size: raise LmeffError(f"the tokenizer has {len(tokenizer)} tokens, more than --vocab-size {cfg.vocab_size}")
-    train_w, dev_w = Windows(train_tokens, cfg.seq_length, cfg.seed), Windows(dev_tokens, cfg.seq_length, cfg.seed)
-    tps = cfg.tokens_per_step(world)
-    epoch_steps = cfg.epochs * train_w.n // (cfg.batch_size * cfg.grad_accum * world)
-    if epoch_steps < 1: raise LmeffError(f"{cfg.dataset}: {train_w.n} training sequences are fewer than one optimizer step ({tps:,} tokens)")
-    full = cfg.anchors == (-1.0,)
-    if not full and any(a <= 0 for a in cfg.anchors): raise LmeffError(f"anchors must be > 0 or [-1], got {list(cfg.anchors)}")
-    for a in ([] if full else cfg.anchors):
+    r = cfg.run
+    store = HubStore(r.dataset, r.model_config, r.tokenizer_vocab_size, cfg.seed, api=hub_api) if cfg.storage.store == 'hf' and rank == 0 else None
+    train_tokens, manifest = load_tokens(cfg.data_dir, r.dataset, r.tokenizer_vocab_size, 'train')
+    dev_tokens, _ = load_tokens(cfg.data_dir, r.dataset, r.tokenizer_vocab_size, 'dev')
+    tokenizer = load_tokenizer(tokenizer_path(Path(cfg.data_dir)/r.dataset, r.tokenizer_vocab_size))
+    if len(tokenizer) > r.tokenizer_vocab_size:
+        raise LmeffError(f"the tokenizer has {len(tokenizer)} tokens, more than --vocab-size {r.tokenizer_vocab_size}")
+    train_w, dev_w = Windows(train_tokens, r.seq_length, cfg.seed), Windows(dev_tokens, r.seq_length, cfg.seed)
+    tps = r.tokens_per_step(world)
+    epoch_steps = r.epochs * train_w.n // (r.effective_batch_size * r.effective_grad_accum * world)
+    if epoch_steps < 1: raise LmeffError(f"{r.dataset}: {train_w.n} training sequences are fewer than one optimizer step ({tps:,} tokens)")
+    for a in ([] if r.full_run else r.anchors):
         if steps_to_reach(a, tps) > epoch_steps:
-            raise LmeffError(f"anchor {label(a)}M needs {steps_to_reach(a, tps) * tps / 1e6:.3g}M tokens, more than {cfg.epochs} epoch(s) "
-                             f"of {cfg.dataset} ({epoch_steps * tps / 1e6:.3g}M); raise epochs or lower the anchor")
+            raise LmeffError(f"anchor {milestone_label(a)}M needs {steps_to_reach(a, tps) * tps / 1e6:.3g}M tokens, more than {r.epochs} "
+                             f"epoch(s) of {r.dataset} ({epoch_steps * tps / 1e6:.3g}M); raise epochs or lower the anchor")
     device = _device(cfg, local_rank)
     if world > 1 and not torch.distributed.is_initialized():
         if device.type == 'cuda': torch.cuda.set_device(device)
         torch.distributed.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
-    run = _Run(cfg, run_dir(cfg), device, _autocast_dtype(cfg, device), tokenizer, train_w, dev_w, rank, world, store, manifest)
+    return _Run(cfg, run_dir(cfg), device, _autocast_dtype(cfg, device), tokenizer, train_w, dev_w, epoch_steps,
+                rank, world, store, manifest)
+
+def ensure_init(cfg:TrainConfig)->Path:
+    "Write the random init of the run's (size, vocab, seed) once (under a lock: runs may share it); every schedule starts from it."
+    r = cfg.run
+    d = random_init_dir(cfg.storage.out, r.model_config, r.tokenizer_vocab_size, cfg.seed)
+    with file_lock(d.parent/f'.{d.name}.lock'):
+        return init_random(r.model_config, r.tokenizer_vocab_size, cfg.seed, d, seq_length=r.seq_length,
+                           tokenizer=tokenizer_path(Path(cfg.data_dir)/r.dataset, r.tokenizer_vocab_size))
+
+def _fresh_model(run:_Run):
+    "The run's random init, as fp32 master weights on the run's device (autocast does the rest)."
+    init_dir = ensure_init(run.cfg) if run.rank == 0 else random_init_dir(run.cfg.storage.out, run.cfg.run.model_config,
+                                                                            run.cfg.run.tokenizer_vocab_size, run.cfg.seed)
+    if run.world > 1: torch.distributed.barrier()
+    model = AutoModelForCausalLM.from_pretrained(init_dir).float()
+    model.config.max_position_embeddings = run.cfg.run.seq_length
+    model.generation_config.pad_token_id = run.tokenizer.pad_token_id
+    return model.to(run.device).train()
+
+def _optimizer(model, cfg:TrainConfig, device):
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]   # norms: no weight decay, as HF Trainer
+    groups = [{'params': decay, 'weight_decay': cfg.optim.weight_decay}, {'params': no_decay, 'weight_decay': 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=(0.9, 0.999), eps=1e-8, fused=device.type in ('cuda', 'cpu'))
+
+# %% ../nbs/03_train.ipynb #7a8b9c0d
+@dataclass
+class ScheduleState:
+    "Where a schedule is; what a resumable state restores."
+    step:int=0 # optimizer steps taken
+    best:float=math.inf # lowest eval loss so far
+    stale_evals:int=0 # evaluations since the eval loss last improved by min_delta (early stopping)
+    stopped:bool=False # early stopping or max_steps ended the schedule
+
+def optimizer_step(run:_Run, model, fwd, opt, sched, step:int)->tuple[torch.Tensor, float]:
+    "Train on the sequences of optimizer step `step` (0-based); return the mean train loss (a tensor) and the learning rate used."
+    r = run.cfg.run
+    batch_size, accum = r.effective_batch_size, r.effective_grad_accum
+    total = torch.zeros((), device=run.device)
+    for micro in range(accum):
+        first = ((step * accum + micro) * run.world + run.rank) * batch_size   # global index of this rank's first sequence
+        batch = run.train.batch(range(first, first + batch_size)).to(run.device, non_blocking=True)
+        sync = run.world == 1 or micro == accum - 1
+        with (torch.enable_grad() if sync else fwd.no_sync()):
+            loss = loss_fn(fwd, batch, run.autocast) / accum
+            loss.backward()
+        total += loss.detach()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    lr = opt.param_groups[0]['lr']
+    opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
+    if run.world > 1: torch.distributed.all_reduce(total); total /= run.world
+    return total, lr
+
+# %% ../nbs/03_train.ipynb #9f0a1b2c
+def _snapshot(run:_Run, model, dest:Path, milestone, step:int, anchor:float, eval_loss:float|None):
+    if run.rank != 0: return
+    cfg, r = run.cfg, run.cfg.run
+    meta = SnapshotMeta(milestone=milestone, tokens_seen=step * run.tokens_per_step, global_step=step, dataset=r.dataset,
+                        model_config=r.model_config, seed=cfg.seed, vocab_size=r.tokenizer_vocab_size, anchor=anchor,
+                        seq_length=r.seq_length, tokens_per_step=run.tokens_per_step, world_size=run.world,
+                        batch_size=r.effective_batch_size, grad_accum=r.effective_grad_accum, batch_source=r.batch_source,
+                        lr=cfg.optim.lr, eval_loss=eval_loss, train_tokens_sha256=run.data_manifest.get('text_sha256'),
+                        lmeff_version=__import__('lmeff').__version__)
+    save_snapshot(model, run.tokenizer, dest, meta)
+    if run.store: run.store.upload(dest, meta.milestone)
+
+def evaluate_and_snapshot(run:_Run, model, state:ScheduleState, end_step:int,
+                          due:dict[int, list[float]], # step -> milestones reached there
+                          snapshots:dict[float, Path], # milestone -> destination
+                          anchor:float, # the schedule's anchor; -1: the full run
+                         )->float|None:
+    "Evaluate if due, keep `final` and the early-stopping count of a full run, write the milestone snapshots due; return the eval loss."
+    cfg, step, full_run = run.cfg, state.step, anchor == -1.0
+    eval_loss = None
+    if step % cfg.eval.eval_every == 0 or step in due or step == end_step:
+        eval_loss = evaluate(model, run.dev, cfg.eval.eval_sequences, run.cfg.run.effective_batch_size, run.device, run.autocast)
+        if full_run:
+            state.stale_evals = 0 if eval_loss < state.best - cfg.eval.min_delta else state.stale_evals + 1
+            if eval_loss < state.best:
+                state.best = eval_loss
+                _snapshot(run, model, snapshot_dir(run.top, FINAL), FINAL, step, anchor, eval_loss)
+            state.stopped = step * run.tokens_per_step >= cfg.eval.early_stop_after * 1e6 and state.stale_evals >= cfg.eval.patience
+    for m in due.get(step, []): _snapshot(run, model, snapshots[m], m, step, anchor, eval_loss)
+    if not full_run and step == end_step and anchor == max(cfg.run.anchors):
+        _snapshot(run, model, snapshot_dir(run.top, FINAL), FINAL, step, anchor, eval_loss)
+    return eval_loss
+
+# %% ../nbs/03_train.ipynb #1f2a3b4c
+def _save_schedule(path:Path, key:dict, model, opt, sched, device, state:ScheduleState, done:bool=False, summary:dict|None=None):
+    save_state(path, key=key, model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
+               rng=_rng_state(device), **asdict(state), done=done, summary=summary)
+
+def resume_schedule(folder:Path, key:dict, model, opt, sched, device, rank:int=0)->tuple[ScheduleState, dict|None]:
+    "Restore the schedule in `folder` (if it has a state); return its state, and its summary if it had finished."
+    path, log = folder/STATE_FILE, folder/LOG_FILE
+    state, summary = ScheduleState(), None
+    if path.exists():
+        saved = torch.load(path, map_location=device, weights_only=False)
+        if saved['key'] != key:
+            diff = {k: (saved['key'].get(k), v) for k, v in key.items() if saved['key'].get(k) != v}
+            raise LmeffError(f"{path} was written by a different configuration {diff}; use another --out or delete it")
+        if saved.get('done'): return state, saved['summary']
+        model.load_state_dict(saved['model']); opt.load_state_dict(saved['optimizer']); sched.load_state_dict(saved['scheduler'])
+        _set_rng_state(saved['rng'], device)
+        state = ScheduleState(step=saved['step'], best=saved['best'], stale_evals=saved.get('stale_evals', saved.get('bad', 0)))
+    if rank == 0:   # keep the log consistent with the state: drop lines written after the state we resume from
+        rows = [l for l in (log.read_text().splitlines() if log.exists() else []) if json.loads(l)['step'] <= state.step]
+        log.write_text(''.join(r + '\n' for r in rows))
+    return state, summary
+
+# %% ../nbs/03_train.ipynb #3b4c5d6e
+def train_schedule(run:_Run, folder:Path, end_step:int,
+                   snapshots:dict[float, Path], # milestone -> destination of its snapshot
+                   anchor:float, # the anchor this schedule ends at; -1: the full run
+                  )->dict:
+    "Train one schedule from the random init to `end_step`, resuming what was interrupted; return its summary."
+    cfg, device, tps = run.cfg, run.device, run.tokens_per_step
+    folder.mkdir(parents=True, exist_ok=True)
+    model = _fresh_model(run)
+    opt = _optimizer(model, cfg, device)
+    # short schedules (small anchors) keep at least half of their steps for the cosine decay
+    sched = get_cosine_schedule_with_warmup(opt, min(cfg.optim.warmup_steps, end_step // 2), end_step)
+    key = resume_key(cfg, run.world, end_step)
+    state, done = resume_schedule(folder, key, model, opt, sched, device, run.rank)
+    if done: return done
+    fwd = torch.compile(model) if cfg.hardware.compile else model
+    if run.world > 1: fwd = torch.nn.parallel.DistributedDataParallel(fwd, device_ids=[device.index] if device.type == 'cuda' else None)
+    due = milestone_steps(snapshots, tps, end_step)
+    def save(**kw):
+        if run.rank == 0: _save_schedule(folder/STATE_FILE, key, model, opt, sched, device, state, **kw)
+    bar = tqdm(total=end_step, initial=state.step, desc=folder.name, unit=' steps', disable=not (cfg.progress.progress and run.rank == 0))
+    t_last, tokens_last = time.perf_counter(), state.step * tps
+    eval_loss = None
+    while state.step < end_step and not state.stopped:
+        train_loss, lr = optimizer_step(run, model, fwd, opt, sched, state.step)
+        state.step += 1
+        row = {'step': state.step, 'tokens_seen': state.step * tps, 'train_loss': train_loss.item(), 'lr': lr}
+        eval_loss = evaluate_and_snapshot(run, model, state, end_step, due, snapshots, anchor)
+        if eval_loss is not None: row['eval_loss'] = eval_loss
+        if run.rank == 0:
+            with open(folder/LOG_FILE, 'a') as f: f.write(json.dumps(row) + '\n')
+        if cfg.progress.max_steps and state.step >= cfg.progress.max_steps: state.stopped = True
+        if state.step % cfg.eval.save_every == 0 or state.step in due: save()
+        now = time.perf_counter()
+        bar.update(1); bar.set_postfix(tokens=f"{state.step*tps/1e6:.2f}M", tok_s=f"{(state.step*tps - tokens_last)/max(now - t_last, 1e-9):,.0f}",
+                                       loss=f"{row['train_loss']:.3f}", refresh=False)
+        t_last, tokens_last = now, state.step * tps
+    bar.close()
+    summary = {'folder': str(folder), 'anchor': anchor, 'steps': state.step, 'tokens_seen': state.step * tps,
+               'best_eval_loss': state.best if anchor == -1.0 else eval_loss,
+               'stopped_early': state.step < end_step and not cfg.progress.max_steps}
+    save(done=True, summary=summary)
+    if run.world > 1: torch.distributed.barrier()
+    return summary
+
+# %% ../nbs/03_train.ipynb #0084e087
+def train(cfg:TrainConfig, hub_api=None)->dict:
+    "Run `cfg` (resuming whatever was interrupted); return a summary with the run folder, its snapshots and each schedule."
+    hf_logging.disable_progress_bar()   # our own bar; not one per snapshot save
+    run = _setup(cfg, hub_api)
     run.top.mkdir(parents=True, exist_ok=True)
-    if rank == 0: (run.top/'train_config.json').write_text(json.dumps(asdict(cfg) | {'world_size': world}, indent=2))
-    if full:
-        snaps = {m: run.top/f'milestone-{label(m)}M' for m in cfg.milestones}
-        segments = [_schedule(run, run.top, epoch_steps, snaps, True, -1.0)]
+    if run.rank == 0: write_json(run.top/TRAIN_CONFIG_FILE, asdict(cfg) | {'world_size': run.world})
+    r, milestones = cfg.run, cfg.eval.milestones
+    if r.full_run:
+        snaps = {m: snapshot_dir(run.top, m) for m in milestones}
+        schedules = [train_schedule(run, run.top, run.epoch_steps, snaps, -1.0)]
     else:
-        segments = []
-        for a in sorted(cfg.anchors):
-            seg = run.top/f'anchor-{label(a)}M'
-            snaps = {m: seg/f'milestone-{label(m)}M' for m in cfg.milestones if m < a} | {a: run.top/f'milestone-{label(a)}M'}
-            segments.append(_schedule(run, seg, steps_to_reach(a, tps), snaps, False, a))
-    if store and (failed := store.flush()):
+        schedules = []
+        for a in r.anchors:
+            folder = anchor_run_dir(run.top, a)
+            snaps = {m: snapshot_dir(folder, m) for m in milestones if m < a} | {a: snapshot_dir(run.top, a)}
+            schedules.append(train_schedule(run, folder, steps_to_reach(a, run.tokens_per_step), snaps, a))
+    if run.store and (failed := run.store.flush()):
         raise LmeffError("training finished and is saved locally, but these uploads failed: " +
-                         '; '.join(f"{f} -> {store.repo_id}@{b}: {e}" for f, b, e in failed))
-    snapshots = sorted(p.name for p in run.top.iterdir() if p.is_dir() and (p.name.startswith('milestone-') or p.name == 'final'))
-    return {'run_dir': str(run.top), 'snapshots': snapshots, 'segments': segments, 'tokens_per_step': tps}
+                         '; '.join(f"{f} -> {run.store.repo_id}@{b}: {e}" for f, b, e in failed))
+    snapshots = sorted(p.name for p in run.top.iterdir() if p.is_dir() and (p.name.startswith('milestone-') or p.name == FINAL))
+    return {'run_dir': str(run.top), 'snapshots': snapshots, 'schedules': schedules, 'tokens_per_step': run.tokens_per_step}
 
 # %% ../nbs/03_train.ipynb #e9ceb5a0
 def add_cli(sub):
@@ -387,49 +336,34 @@ def add_cli(sub):
                        description='Train a model from its random init over a prepared dataset, saving a snapshot at each token '
                                    'milestone. Re-running the same command resumes an interrupted run. Multi-GPU: '
                                    'torchrun --nproc_per_node N --no-python lmeff train ...')
-    g = p.add_argument_group('the run (or --config/--row)')
+    g = p.add_argument_group('the run: a configs.csv row, or spelled out')
     g.add_argument('--config', metavar='CONFIGS_CSV', help='take the run from a configs.csv row')
     g.add_argument('--row', type=int, metavar='N', help='1-based data row of --config')
     g.add_argument('--use-row-batch', action='store_true', help="use the row's batch_size/grad_accum instead of the size defaults")
-    g.add_argument('--model-config', metavar='SIZE', help='model size: tiny, 20m, 60m, 180m')
-    g.add_argument('--dataset', metavar='D', help='prepared dataset name')
-    g.add_argument('--vocab-size', type=int, metavar='V')
-    g.add_argument('--seq-length', type=int, default=256, metavar='T')
-    g.add_argument('--anchors', default='[-1]', help="JSON list of anchors in M tokens, or '[-1]' for one full run")
-    g.add_argument('--epochs', type=int, default=50)
+    add_flags(g, RunConfig)
     p.add_argument('--data-dir', required=True, metavar='DATA_DIR', help='data root of lmeff prep')
-    p.add_argument('--seed', type=int, default=0, metavar='S')
-    p.add_argument('--out', default='output', metavar='OUT', help='output root (default: output)')
-    p.add_argument('--milestones', help=f"JSON list of snapshot points in M tokens (default {list(MILESTONES)})")
-    p.add_argument('--store', choices=('local', 'hf'), default='local', help='hf: also upload snapshots (HF_TOKEN, HF_NAMESPACE)')
-    for name, typ in (('batch-size', int), ('grad-accum', int), ('lr', float), ('weight-decay', float), ('warmup-steps', int),
-                      ('eval-every', int), ('save-every', int), ('eval-sequences', int), ('max-steps', int)):
-        p.add_argument(f'--{name}', type=typ, help='override the per-size default' if name != 'max-steps' else 'stop after N steps (smoke tests)')
-    p.add_argument('--device', default='auto'); p.add_argument('--dtype', choices=('auto', 'fp32', 'bf16'), default='auto')
-    p.add_argument('--compile', action='store_true', help='torch.compile the model')
-    p.add_argument('--no-progress', action='store_true')
+    p.add_argument('--seed', type=int, default=0, metavar='S', help='random init and data order (default: 0)')
+    for name, cls in GROUPS.items(): add_flags(p.add_argument_group(f"{name}: {cls.__doc__}"), cls)
     p.set_defaults(func=cmd_train)
     return p
 
-def _json_list(s:str, flag:str)->tuple:
-    try: return parse_anchors(s)
-    except ValueError as e: raise LmeffError(f"{flag}: {e}") from None
-
 def config_from_args(args)->TrainConfig:
     "The TrainConfig of `lmeff train` arguments."
-    over = {k: getattr(args, k) for k in ('batch_size', 'grad_accum', 'lr', 'weight_decay', 'warmup_steps', 'eval_every',
-                                          'save_every', 'eval_sequences', 'max_steps') if getattr(args, k) is not None}
-    common = dict(store=args.store, device=args.device, dtype=args.dtype, compile=args.compile,
-                  progress=not args.no_progress, milestones=_json_list(args.milestones, '--milestones') if args.milestones else None)
+    def given(cls): return {f.name: getattr(args, f.name) for f in fields(cls)
+                            if f.name not in ('row', 'use_row_batch') and getattr(args, f.name, None) is not None}
+    options = {k: v for cls in GROUPS.values() for k, v in given(cls).items()}
+    row = given(RunConfig)
     if args.config:
         if args.row is None: raise LmeffError("--config needs --row N")
+        spelled = sorted(set(row) - {'batch_size', 'grad_accum'})
+        if spelled: raise LmeffError(f"--config takes the run from the row: drop {', '.join('--' + k.replace('_', '-') for k in spelled)}")
         rows = read_configs(args.config, use_row_batch=args.use_row_batch)
         if not 1 <= args.row <= len(rows): raise LmeffError(f"{args.config}: --row {args.row} out of range 1..{len(rows)}")
-        return replace(TrainConfig.from_row(rows[args.row - 1], args.seed, args.data_dir, args.out, **common), **over)
-    missing = [f for f in ('model_config', 'dataset', 'vocab_size') if getattr(args, f) is None]
-    if missing: raise LmeffError("give --config/--row, or " + ', '.join('--' + m.replace('_', '-') for m in missing))
-    return TrainConfig(args.model_config, args.dataset, args.data_dir, args.vocab_size, seq_length=args.seq_length,
-                       anchors=_json_list(args.anchors, '--anchors'), epochs=args.epochs, seed=args.seed, out=args.out, **common, **over)
+        return TrainConfig.from_row(rows[args.row - 1], args.seed, args.data_dir, **row, **options)
+    missing = [f for f in ('model_config', 'dataset', 'tokenizer_vocab_size') if f not in row]
+    if missing: raise LmeffError("give --config/--row, or " + ', '.join('--vocab-size' if m == 'tokenizer_vocab_size' else '--' + m.replace('_', '-') for m in missing))
+    vocab = row.pop('tokenizer_vocab_size')
+    return TrainConfig.make(row.pop('model_config'), row.pop('dataset'), args.data_dir, vocab, seed=args.seed, **row, **options)
 
 def cmd_train(args)->int:
     res = train(config_from_args(args))

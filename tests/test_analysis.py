@@ -1,15 +1,17 @@
-"Early-prediction analysis: hand-computable statistics, the gatherer, figures, the command line, the published tables."
+"Early-prediction analysis (lmeff.analysis, lmeff.figures, lmeff.report): hand-computable statistics, the gatherer, figures, the command line, the published tables."
 import json, math
-from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 from lmeff.config import LmeffError
-from lmeff.analysis import (OVERALL_COLUMNS, TASK_COLUMNS, RUN, BLIMP_PHENOMENON, PHENOMENA, Results, analyze, bootstrap_runs, check_table,
-                            correlations, decision_accuracy, early_prediction, earliest_milestone, gather, load_results, milestone_label,
-                            missing_snapshots, phenomenon, plot_correlations, plot_learning_curves, plot_phenomena, plot_tasks, read_table,
-                            reference_tables, save_chart, spearman_rows, summary_markdown)
+from lmeff.analysis import (OVERALL_COLUMNS, TASK_COLUMNS, RUN, Results, PairScores, bootstrap_runs, check_table, correlations,
+                            decision_accuracy, early_prediction, earliest_milestone, gather, load_results, missing_snapshots,
+                            pair_bootstrap_acc, read_table, reference_tables, spearman_rows, write_table)
+from lmeff.blimp_tasks import BLIMP_PHENOMENON, BLIMP_TASKS, PHENOMENA, phenomenon
+from lmeff.figures import plot_correlations, plot_learning_curves, plot_phenomena, plot_tasks, save_chart
+from lmeff.report import analyze, summary_markdown
+from lmeff.store import RESULTS_FILE, PAIRS_FILE, results_dir
 from lmeff.cli import main
 from conftest import run_cli
 
@@ -19,16 +21,18 @@ def runs_table(accs:dict, milestones=('25', '50', 'final'), dataset='d', size='2
     "accs: seed -> accuracies by milestone (None: missing)."
     return table([(dataset, size, m, vocab, s, a) for s, row in accs.items() for m, a in zip(milestones, row) if a is not None])
 
-def write_snapshot(root, dataset, size, seed, vocab, milestone, acc, tasks=None, tokens=None, pairs=None):
-    d = Path(root)/'blimp'/dataset/size/f'seed-{seed}'/f'tok-{vocab}'/milestone
+def write_snapshot(root, dataset, size, seed, vocab, milestone, acc, tasks=None, tokens=None, pairs=None, folder=None):
+    "A `blimp_results.json` (and per-pair scores) where the BLiMP stage puts it, or in `folder` under the seed's folder."
+    meta = dict(dataset=dataset, model_config=size, seed=seed, vocab_size=vocab, milestone=milestone)
+    d = results_dir(root, meta) if folder is None else results_dir(root, meta).parent/folder
     d.mkdir(parents=True, exist_ok=True)
     res = {'blimp': {'acc,none': acc, 'acc_stderr,none': 0.01, 'alias': 'blimp'}}
     res.update({f'blimp_{k}': {'acc,none': v, 'acc_stderr,none': 0.01, 'alias': f' - blimp_{k}'} for k, v in (tasks or {}).items()})
     cfg = {'dataset': dataset, 'model_config': size, 'seed': seed, 'vocab_size': vocab, 'milestone': milestone, 'tokens_seen': tokens}
-    (d/'blimp_results.json').write_text(json.dumps({'results': res, 'groups': {'blimp': res['blimp']}, 'config': cfg}))
+    (d/RESULTS_FILE).write_text(json.dumps({'results': res, 'groups': {'blimp': res['blimp']}, 'config': cfg}))
     if pairs is not None:
         task, good, bad = pairs
-        np.savez(d/'pair_logprobs.npz', task=np.array(task), pairID=np.array([str(i) for i in range(len(task))]),
+        np.savez(d/PAIRS_FILE, task=np.array(task), pairID=np.array([str(i) for i in range(len(task))]),
                  logp_good=np.asarray(good, float), logp_bad=np.asarray(bad, float))
     return d
 
@@ -252,7 +256,7 @@ def test_gather_with_pair_scores(tmp_path):
     assert len(ok) and (ok.spearman_pair_ci_low <= ok.spearman_pair_ci_high).all() and ok.spearman_pair_ci_low.between(-1, 1).all()
     assert ep.budget_m.eq(1.2).all()   # median tokens_seen of the finals, in millions
     # a snapshot without per-pair scores: no pair bootstrap at all
-    (tmp_path/'blimp'/'synthetic'/'tiny'/'seed-0'/'tok-512'/'25'/'pair_logprobs.npz').unlink()
+    (tmp_path/'blimp'/'synthetic'/'tiny'/'seed-0'/'tok-512'/'25'/PAIRS_FILE).unlink()
     assert gather(tmp_path, progress=False).pairs is None
 
 def test_gather_bad_inputs(tmp_path):
@@ -261,20 +265,20 @@ def test_gather_bad_inputs(tmp_path):
     d = write_snapshot(tmp_path, 'd', 'tiny', 0, 512, '25', .5)
     with pytest.raises(LmeffError, match="no 'final' rows"): gather(tmp_path, progress=False)
     write_snapshot(tmp_path, 'd', 'tiny', 0, 512, 'final', .6)
-    (d/'blimp_results.json').write_text('{"results": {"blimp": {}}}')
+    (d/RESULTS_FILE).write_text('{"results": {"blimp": {}}}')
     with pytest.raises(LmeffError) as e: gather(tmp_path, progress=False)
-    assert str(d/'blimp_results.json') in str(e.value) and "acc,none" in str(e.value)
-    (d/'blimp_results.json').write_text('{not json')
+    assert str(d/RESULTS_FILE) in str(e.value) and "acc,none" in str(e.value)
+    (d/RESULTS_FILE).write_text('{not json')
     with pytest.raises(LmeffError, match='cannot read as JSON'): gather(tmp_path, progress=False)
 
 def test_gather_bad_layout_and_pairs(tmp_path):
     bad = tmp_path/'blimp'/'d'/'tiny'/'seed0'/'tok-512'/'final'
-    bad.mkdir(parents=True); (bad/'blimp_results.json').write_text('{}')
+    bad.mkdir(parents=True); (bad/RESULTS_FILE).write_text('{}')
     with pytest.raises(LmeffError) as e: gather(tmp_path, progress=False)
-    assert str(bad/'blimp_results.json') in str(e.value) and 'seed-{s}' in str(e.value)
+    assert f"{bad}: not in the layout" in str(e.value) and 'seed-{S}' in str(e.value)
     other = tmp_path/'r2'
     d = write_snapshot(other, 'd', 'tiny', 0, 512, 'final', .6)
-    np.savez(d/'pair_logprobs.npz', task=np.array(['a']), logp_good=np.array([1.]))
+    np.savez(d/PAIRS_FILE, task=np.array(['a']), logp_good=np.array([1.]))
     with pytest.raises(LmeffError, match='missing array'): gather(other, progress=False)
 
 def test_load_results_dispatch(tmp_path):
@@ -286,10 +290,27 @@ def test_load_results_dispatch(tmp_path):
     pd.testing.assert_frame_equal(r2.overall, r.overall); pd.testing.assert_frame_equal(r2.tasks, r.tasks)
     pd.testing.assert_frame_equal(r2.missing, r.missing)
 
+def test_gather_reads_what_the_store_writes(tmp_path):
+    "The layout is the store's: `gather` reads exactly the folders `results_dir` makes, model_config becoming model_size."
+    for m, acc in [('0.05', .5), ('12.5', .55), ('final', .6)]:
+        write_snapshot(tmp_path, 'babylm3', '60m', 3, 16000, m, acc)
+    assert sorted(p.parent for p in tmp_path.rglob(RESULTS_FILE)) == sorted(
+        results_dir(tmp_path, dict(dataset='babylm3', model_config='60m', seed=3, vocab_size=16000, milestone=m)) for m in ('0.05', '12.5', 'final'))
+    o = gather(tmp_path, progress=False).overall
+    assert o[['dataset', 'model_size', 'milestone', 'vocab_size', 'seed']].values.tolist() == [
+        ['babylm3', '60m', m, 16000, 3] for m in ('0.05', '12.5', 'final')]
+
+def test_analysis_writes_tables_atomically(tmp_path):
+    t = runs_table({0: [.5, .6, .7]})
+    p = write_table(t, tmp_path/'t.csv')
+    pd.testing.assert_frame_equal(read_table(p), t)
+    assert [f.name for f in tmp_path.iterdir()] == ['t.csv']   # no temporary file left
+
 # ---------------------------------------------------------------- phenomena
 
 def test_phenomenon_groups():
     assert len(BLIMP_PHENOMENON) == 67 and len(PHENOMENA) == 12 and set(BLIMP_PHENOMENON.values()) == set(PHENOMENA)
+    assert BLIMP_TASKS == tuple(sorted(BLIMP_PHENOMENON))   # one task list: the grouping's
     assert phenomenon('blimp_complex_np_island') == 'island_effects'   # lm-eval lower-cases task names
     assert phenomenon('animate_subject_trans') == 'argument_structure' and phenomenon('synthetic_agreement') == 'other'
 
@@ -327,7 +348,7 @@ def test_summary_states_the_numbers():
 
 def test_analyze_writes_everything(tmp_path):
     out = tmp_path/'out'
-    r = analyze(make_tree(tmp_path/'res'), out, n_boot=50, png=False, progress=False)
+    analyze(make_tree(tmp_path/'res'), out, n_boot=50, png=False, progress=False)
     for name in ['overall.csv', 'tasks.csv', 'missing.csv', 'blimp_global_spearman.csv', 'blimp_global_r2.csv',
                  'early_prediction.csv', 'earliest_milestone.csv', 'summary.md',
                  'figures/learning_curves.html', 'figures/correlations.html', 'figures/phenomena.html', 'figures/tasks.html']:
@@ -388,7 +409,6 @@ def test_reference_results(shared_data, tmp_path):
         assert (tmp_path/f).is_file()
 
 def test_pair_resampling_within_tasks():
-    from lmeff.analysis import PairScores, pair_bootstrap_acc
     rng = np.random.default_rng(0)
     correct = np.stack([np.r_[np.ones(30, bool), np.zeros(10, bool)], rng.random(40) < .7])
     ps = PairScores(pd.DataFrame({'seed': [0, 1]}), np.array(['a'] * 30 + ['b'] * 10), correct)
@@ -399,7 +419,7 @@ def test_pair_resampling_within_tasks():
     assert np.array_equal(A, pair_bootstrap_acc(ps, 300, np.random.default_rng(1)))
 
 def test_milestone_folders_named_like_snapshots(tmp_path):
-    write_snapshot(tmp_path, 'd', 'tiny', 0, 512, 'milestone-0.05M', .5)
+    write_snapshot(tmp_path, 'd', 'tiny', 0, 512, '0.05', .5, folder='milestone-0.05M')
     write_snapshot(tmp_path, 'd', 'tiny', 0, 512, 'final', .6)
     assert gather(tmp_path, progress=False).overall.milestone.tolist() == ['0.05', 'final']
 

@@ -1,9 +1,10 @@
 "BLiMP scoring: exact against the model's own logits, batch-invariant, lm-eval-style results, run-level scoring, errors."
-import json, math, os, shutil
+import json, math, shutil
 import numpy as np, pandas as pd, pytest, torch
 from lmeff.config import LmeffError
 from lmeff.model import init_random
-from lmeff.blimp import (BLIMP_TASKS, PAIR_COLUMNS, load_blimp, read_blimp_file, load_model, sentence_logprobs, score_model,
+from lmeff.blimp_tasks import BLIMP_TASKS, phenomenon
+from lmeff.blimp import (PAIR_COLUMNS, load_blimp, read_blimp_file, load_model, sentence_logprobs, score_model,
                          compare_scores, blimp_results, stderr, write_results, load_pair_logprobs, score_run, run_snapshots,
                         )
 from lmeff.store import results_dir, RESULTS_FILE, PAIRS_FILE
@@ -64,6 +65,8 @@ def test_real_blimp_loads(real_pairs):
     assert real_pairs.groupby('task').linguistics_term.nunique().max() == 1
     res = blimp_results(real_pairs.assign(logp_good=-1.0, logp_bad=-2.0))
     assert len(res['phenomena']) == 12 and res['phenomena']['argument_structure'] == 1.0   # the BLiMP paper's 12 groups
+    # the groups by task are the files' own terms, with s-selection counted under argument structure as in the paper
+    assert (real_pairs.task.map(phenomenon) == real_pairs.linguistics_term.replace('s-selection', 'argument_structure')).all()
     assert len(res['results']) == 68 and res['config']['n_pairs'] == 67_000
     first = json.loads((SHARED_DATA/'blimp'/'adjunct_island.jsonl').open().readline())
     row = real_pairs[real_pairs.task == 'adjunct_island'].iloc[0]
@@ -152,7 +155,7 @@ def test_first_word_is_scored_given_bos(toy_model):
 
 def test_other_architectures_use_their_full_forward(tmp_path):
     from transformers import GPT2Config, GPT2LMHeadModel
-    from lmeff.data import load_tokenizer
+    from lmeff.tokens import load_tokenizer
     tok = load_tokenizer(tiny_tokenizer(tmp_path/'tok.json', 300))
     torch.manual_seed(0)
     GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2, bos_token_id=1)).save_pretrained(tmp_path/'gpt2')
@@ -190,9 +193,15 @@ def test_stderr_and_pooling():
     equal = blimp_results(scores_table({'a': [1, 1, 1, 0], 'b': [1, 0, 0, 0]}))['results']
     assert equal['blimp']['acc,none'] == pytest.approx((equal['blimp_a']['acc,none'] + equal['blimp_b']['acc,none'])/2)
 
+def test_phenomena_are_blimp_groups_by_task():
+    "A BLiMP task counts in its paper group whatever its pairs' term says (s-selection: argument structure); another task keeps its term."
+    s = scores_table({'animate_subject_trans': [1, 1, 1, 0], 'sv_agreement_simple': [1, 0], 'regular_plural_subject_verb_agreement_1': [1, 1]})
+    s.loc[s.task == 'animate_subject_trans', 'linguistics_term'] = 's-selection'
+    s.loc[s.task != 'animate_subject_trans', 'linguistics_term'] = 'subject_verb_agreement'
+    assert blimp_results(s)['phenomena'] == {'argument_structure': 0.75, 'subject_verb_agreement': 0.75}
+
 def test_results_json_schema_and_pair_file(tmp_path):
     s = scores_table({'anaphor_gender_agreement': [1, 0], 'npi_present_1': [1, 1, 0, 0]})
-    s.loc[s.task == 'npi_present_1', 'linguistics_term'] = 's-selection'
     path = write_results(blimp_results(s, dict(model='m', milestone='25')), s, tmp_path/'out')
     assert path == tmp_path/'out'/RESULTS_FILE
     d = json.loads(path.read_text())
@@ -203,7 +212,7 @@ def test_results_json_schema_and_pair_file(tmp_path):
     assert d['groups'] == {'blimp': d['results']['blimp']}
     assert d['group_subtasks']['blimp'] == ['blimp_anaphor_gender_agreement', 'blimp_npi_present_1']
     assert d['n-samples']['blimp_npi_present_1'] == {'original': 4, 'effective': 4}
-    assert d['phenomena'] == {'anaphor_gender_agreement': 0.5, 'argument_structure': 0.5}
+    assert d['phenomena'] == {'anaphor_agreement': 0.5, 'npi_licensing': 0.5}   # BLiMP's groups, by task
     assert d['fields'] == {'syntax': 0.5, 'semantics': 0.5}
     assert d['config']['milestone'] == '25' and d['config']['n_pairs'] == 6 and d['config']['n_tasks'] == 2
     with np.load(path.with_name(PAIRS_FILE), allow_pickle=False) as z:
@@ -271,7 +280,7 @@ def test_model_errors(tmp_path, toy_model):
 
 def test_hub_models_load_at_a_revision(monkeypatch, toy_model):
     import transformers
-    from lmeff.data import load_tokenizer
+    from lmeff.tokens import load_tokenizer
     seen = []
     def fake(kind):
         def from_pretrained(repo, revision=None, **kw):

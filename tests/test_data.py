@@ -1,8 +1,8 @@
 import json, os, unicodedata, zipfile
 import numpy as np, pytest
-from lmeff.data import (prepare, write_text, train_tokenizer, pack_tokens, load_tokens, tinystories, babylm3, hybrid,
-                        list_inputs, clean_text, DataError, CORPORA, tokenizer_path, tokens_path, read_documents, _unit)
-from lmeff.data import load_tokenizer, BOS_ID, EOS_ID
+from lmeff.data import tinystories, babylm3, hybrid, clean_text, DataError, _unit
+from lmeff.tokens import (prepare, write_text, train_tokenizer, load_tokens, load_tokenizer, tokenizer_path, tokens_path,
+                          read_documents, BOS_ID, EOS_ID)
 from lmeff.cli import main
 
 def stories(tmp_path, train, dev=('The end.',)):

@@ -2,7 +2,7 @@ import json, pytest, torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from lmeff.config import MODEL_SIZES, register_model_size, n_params
 from lmeff.model import llama_config, build_model, init_random
-from lmeff.data import load_tokenizer
+from lmeff.tokens import load_tokenizer
 from lmeff.store import random_init_dir, sha256_file
 from lmeff.config import LmeffError
 from transformers import LlamaForCausalLM

@@ -4,7 +4,8 @@ import nbformat, papermill as pm, pandas as pd
 import pytest
 from lmeff.cli import main
 from lmeff.config import COLUMNS, read_configs
-from lmeff.sweep import run_notebook, run_parameters, sweep, demo, plan, Run, execute_run
+from lmeff.sweep import run_notebook, run_parameters, sweep
+from lmeff.demo import demo
 from conftest import run_cli
 
 HDR = ','.join(COLUMNS) + '\n'

@@ -4,10 +4,11 @@ import pytest, torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 from lmeff.config import LmeffError
-from lmeff.data import prepare
-from lmeff.train import (TrainConfig, train, steps_to_reach, milestone_steps, run_dir, save_snapshot, verify_snapshot,
-                         HubStore, read_env, save_state, label)
-from lmeff.data import load_tokenizer
+from lmeff.tokens import prepare
+from lmeff.config import TrainConfig, steps_to_reach, milestone_steps
+from lmeff.train import train, save_snapshot, save_state
+from lmeff.store import SnapshotMeta, verify_snapshot, read_env
+from lmeff.tokens import load_tokenizer
 from lmeff.cli import main
 from conftest import run_cli
 
@@ -20,7 +21,7 @@ def data(tmp_path_factory):
 def cfg(data, out, **kw):
     base = dict(seq_length=32, anchors=(-1.0,), milestones=(0.002, 0.004), batch_size=8, grad_accum=1, eval_every=5,
                 eval_sequences=32, epochs=1, out=str(out), progress=False, device='cpu')
-    return TrainConfig('tiny', 'synthetic', str(data), 512, **(base | kw))
+    return TrainConfig.make('tiny', 'synthetic', data, 512, **(base | kw))
 
 def meta(path): return json.loads((Path(path)/'milestone_meta.json').read_text())
 def log(path): return [json.loads(l) for l in (Path(path)/'train_log.jsonl').read_text().splitlines()]
@@ -33,7 +34,7 @@ def test_milestone_steps(batch, accum, seq, world):
         for m in ms:
             assert step * tps >= m * 1e6 > (step - 1) * tps       # the first step reaching it
     assert steps_to_reach(0.000001, tps) == 1
-    assert TrainConfig('20m', 'x', 'd', 8000, batch_size=batch, grad_accum=accum, seq_length=seq).tokens_per_step(world) == tps
+    assert TrainConfig.make('20m', 'tinystories', 'd', 8000, batch_size=batch, grad_accum=accum, seq_length=seq).run.tokens_per_step(world) == tps
 
 def test_full_run_snapshots_and_final_is_lowest_eval(data, tmp_path):
     res = train(cfg(data, tmp_path, eval_every=3))
@@ -79,15 +80,15 @@ def test_same_seed_same_weights(data, tmp_path):
 
 def test_early_stopping(data, tmp_path):
     res = train(cfg(data, tmp_path/'stop', early_stop_after=0.001, patience=2, min_delta=100.0, eval_every=2))
-    seg = res['segments'][0]
+    seg = res['schedules'][0]
     assert seg['stopped_early'] and seg['steps'] == 2*2 + 2                  # 3 evaluations without enough improvement
     res = train(cfg(data, tmp_path/'nostop', early_stop_after=1000, patience=2, min_delta=100.0, eval_every=2))
-    assert not res['segments'][0]['stopped_early']                            # never before early_stop_after tokens
+    assert not res['schedules'][0]['stopped_early']                            # never before early_stop_after tokens
 
 def test_resume_continues_where_it_stopped(data, tmp_path):
     full = train(cfg(data, tmp_path/'full', anchors=(0.006,), milestones=(0.002,), save_every=2))
     part = train(cfg(data, tmp_path/'part', anchors=(0.006,), milestones=(0.002,), save_every=2, max_steps=9))
-    assert part['segments'][0]['steps'] == 9
+    assert part['schedules'][0]['steps'] == 9
     st = torch.load(Path(part['run_dir'])/'anchor-0.006M'/'state.pt', weights_only=False)
     st['done'] = False; save_state(Path(part['run_dir'])/'anchor-0.006M'/'state.pt', **st)   # as if killed after step 9
     resumed = train(cfg(data, tmp_path/'part', anchors=(0.006,), milestones=(0.002,), save_every=2))
@@ -125,7 +126,7 @@ def test_killed_snapshot_write_keeps_previous(data, tmp_path, monkeypatch):
     model = AutoModelForCausalLM.from_pretrained(dest); tok = load_tokenizer(dest)
     def boom(*a, **k): raise KeyboardInterrupt('killed mid-write')
     monkeypatch.setattr(type(tok), 'save_pretrained', boom)
-    with pytest.raises(KeyboardInterrupt): save_snapshot(model, tok, dest, {'milestone': 'final'})
+    with pytest.raises(KeyboardInterrupt): save_snapshot(model, tok, dest, SnapshotMeta.read(dest))
     assert verify_snapshot(dest) and (dest/'model.safetensors').read_bytes() == before
     assert not [p for p in dest.parent.iterdir() if p.name.startswith('.final')]
 
@@ -202,11 +203,33 @@ def test_cli_config_row_and_errors(data, tmp_path, capsys):
                '--milestones', '[0.001]', '--eval-every', '3', '--eval-sequences', '8', '--no-progress'])
     assert rc == 0 and 'milestone-0.002M' in capsys.readouterr().out
     assert meta(tmp_path/'o'/'models'/'synthetic'/'llama-tiny'/'tokenizer-512-seed-0'/'milestone-0.002M')['tokens_per_step'] == 8*32
+    one = ['--epochs', '1']
     for args, msg in ((['--config', str(csv), '--row', '5'], 'out of range'), (['--config', str(csv)], 'needs --row'),
-                      (['--model-config', 'tiny', '--dataset', 'synthetic', '--vocab-size', '999'], 'not prepared'),
-                      (['--model-config', 'tiny', '--dataset', 'synthetic', '--vocab-size', '512', '--anchors', '[1,'], '--anchors'),
-                      (['--model-config', 'tiny', '--dataset', 'synthetic', '--vocab-size', '512', '--anchors', '[900]'], 'more than 1 epoch'),
+                      (['--config', str(csv), '--row', '1', *one], 'takes the run from the row: drop --epochs'),
+                      (['--model-config', 'tiny', '--dataset', 'synthetic', '--vocab-size', '999', *one], 'not prepared'),
+                      (['--model-config', 'tiny', '--dataset', 'synthetic', '--vocab-size', '512', '--anchors', '[900]', *one], 'more than 1 epoch'),
+                      (['--model-config', '7b', '--dataset', 'synthetic', '--vocab-size', '512'], "--model-config: unknown model size '7b'"),
                       (['--model-config', 'tiny'], '--dataset')):
-        assert main(['train', *args, '--data-dir', str(data), '--out', str(tmp_path/'e'), '--epochs', '1', '--no-progress']) == 2
+        assert main(['train', *args, '--data-dir', str(data), '--out', str(tmp_path/'e'), '--no-progress']) == 2
         err = capsys.readouterr().err
         assert msg in err and 'Traceback' not in err, (args, err)
+
+def test_train_help_is_generated_from_the_config(capsys):
+    "Every option of the training config has a flag whose help shows its default; per-size defaults are named."
+    from dataclasses import fields
+    from lmeff.config import GROUPS, RunConfig
+    with pytest.raises(SystemExit): main(['train', '--help'])
+    out = ' '.join(capsys.readouterr().out.split())
+    for cls in (RunConfig, *GROUPS.values()):
+        for f in fields(cls):
+            if f.name in ('row', 'use_row_batch'): continue
+            flag = f.metadata.get('flag') or '--' + f.name.replace('_', '-')
+            assert flag in out, flag
+    for shown in ('(default: per size: tiny 0.003, mini 0.003, 20m 0.0005, 60m 0.0004, 180m 0.0003)',
+                  '(default: per size: tiny 16, mini 16, 20m 64, 60m 128, 180m 256)', '(default: 256)', '(default: [-1])',
+                  '(default: 50)', '(default: auto)', '(default: 2000.0)', '(default: [25, 50, 75, 100, 250, 500, 750, 1000, 1250, 1500, 1750, 2000])'):
+        assert shown in out, shown
+    with pytest.raises(SystemExit): main(['train', '--model-config', 'tiny', '--lr', 'fast', '--data-dir', 'd'])
+    assert "argument --lr: could not convert string to float: 'fast'" in capsys.readouterr().err
+    with pytest.raises(SystemExit): main(['train', '--model-config', 'tiny', '--anchors', '[1,', '--data-dir', 'd'])
+    assert "argument --anchors: not a JSON list" in capsys.readouterr().err
