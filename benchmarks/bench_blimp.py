@@ -46,7 +46,7 @@ def reference_scores(model, tok, pairs, dtype='fp32', batch_pairs=64):
                 chunk = idx[i:i+batch_pairs]
                 seqs = encode_sentences(tok, list(pairs.sentence_good[chunk]) + list(pairs.sentence_bad[chunk]))
                 T = max(map(len, seqs))
-                x = torch.full((len(seqs), T), tok.pad_token_id); mask = torch.zeros_like(x)
+                x = torch.full((len(seqs), T), tok.token_to_id(SPECIAL_TOKENS['pad_token'])); mask = torch.zeros_like(x)
                 for j, s in enumerate(seqs): x[j, :len(s)] = torch.tensor(s); mask[j, :len(s)] = 1
                 x, mask = x.to(device), mask.to(device)
                 logits = model(input_ids=x, attention_mask=mask).logits.float()

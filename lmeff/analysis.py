@@ -15,13 +15,15 @@ from .config import LmeffError
 from .store import FINAL, PAIRS_FILE, RESULTS_FILE, RESULTS_LAYOUT, milestone_key, milestone_label, parse_results_dir, write_text
 
 # %% auto #0
-__all__ = ['RUN', 'OVERALL_COLUMNS', 'TASK_COLUMNS', 'snapshot_keys', 'numeric_milestones', 'natural_key', 'check_table',
-           'read_table', 'write_table', 'PairScores', 'Results', 'missing_snapshots', 'gather', 'load_results',
-           'decision_accuracy', 'correlations', 'spearman_rows', 'bootstrap_runs', 'pair_bootstrap_acc',
-           'early_prediction', 'reference_tables', 'earliest_milestone']
+__all__ = ['RUN', 'SNAPSHOT', 'OVERALL_COLUMNS', 'TASK_COLUMNS', 'snapshot_keys', 'numeric_milestones', 'natural_key',
+           'end_point', 'compared_milestones', 'check_table', 'read_table', 'write_table', 'PairScores', 'Results',
+           'missing_snapshots', 'find_copies', 'gather', 'load_results', 'decision_accuracy', 'correlations',
+           'spearman_rows', 'bootstrap_runs', 'pair_bootstrap_acc', 'early_prediction', 'reference_tables',
+           'earliest_milestone']
 
 # %% ../nbs/05_analysis.ipynb #0c0b6323
 RUN = ['dataset', 'model_size', 'vocab_size', 'seed'] # the columns that identify a run
+SNAPSHOT = RUN + ['milestone'] # the columns that identify a snapshot
 OVERALL_COLUMNS = ['dataset', 'model_size', 'milestone', 'vocab_size', 'seed', 'acc']
 TASK_COLUMNS = ['dataset', 'model_size', 'milestone', 'vocab_size', 'seed', 'task', 'acc']
 
@@ -41,11 +43,27 @@ def natural_key(v)->tuple:
     try: return (0, float(s[:n]), s)
     except ValueError: return (1, 0.0, s)
 
+# %% ../nbs/05_analysis.ipynb #044e559d
+def end_point(overall:pd.DataFrame, # an overall table
+              source='table', # where it came from (named in the error)
+             )->str:
+    "The label every milestone is compared with: `final` when some run has one, else the last milestone."
+    labels = set(overall['milestone'])
+    if FINAL in labels: return FINAL
+    if len(labels) < 2: raise LmeffError(f"{source}: no 'final' rows in column 'milestone' and only one milestone "
+                                         f"({', '.join(labels) or 'none'}): nothing to compare with an end point")
+    return numeric_milestones(labels)[-1]
+
+def compared_milestones(overall:pd.DataFrame)->list[str]:
+    "The milestones compared with the end point, in token order (never the end point itself)."
+    end = milestone_key(end_point(overall))
+    return [m for m in numeric_milestones(overall['milestone']) if milestone_key(m) < end]
+
 # %% ../nbs/05_analysis.ipynb #ac291400
 def check_table(df:pd.DataFrame, # a table read from `source`
                 source, # where it came from (named in errors)
                 columns:list=OVERALL_COLUMNS, # the columns it must have
-                need_final:bool=True, # reject a table without `final` rows
+                need_end:bool=True, # reject a table with nothing to compare with an end point (`end_point`)
                 origins:list|None=None, # the file each row came from (errors name it instead of a CSV line)
                )->pd.DataFrame:
     "Validate and type an overall or per-task table; raise `LmeffError` naming the file, column and line."
@@ -80,21 +98,20 @@ def check_table(df:pd.DataFrame, # a table read from `source`
     if dup.any():
         i = int(np.flatnonzero(dup)[0]); first = int(np.flatnonzero((df[keys] == df.loc[i, keys]).all(axis=1))[0])
         raise LmeffError(f"{where(i)}: duplicate of {where(first).removeprefix(f'{source}, ')} (same {', '.join(keys)})")
-    if need_final and not (df['milestone'] == FINAL).any():
-        raise LmeffError(f"{source}: no 'final' rows in column 'milestone': every statistic compares a milestone with the final accuracy")
+    if need_end: end_point(df, source)
     order = df['milestone'].map(milestone_key)
     return df.assign(_o=order).sort_values(RUN + ['_o'] + (['task'] if 'task' in columns else [])).drop(columns='_o').reset_index(drop=True)
 
 def read_table(path, # a CSV with the columns below
                columns:list=OVERALL_COLUMNS, # the columns it must have
-               need_final:bool=True)->pd.DataFrame:
+               need_end:bool=True)->pd.DataFrame:
     "Read and validate an overall (or, with `TASK_COLUMNS`, per-task) CSV."
     path = Path(path)
     if not path.is_file(): raise LmeffError(f"{path}: {'no such file' if not path.exists() else 'not a file'}")
     try: df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[''])
     except pd.errors.EmptyDataError: raise LmeffError(f"{path}: the file is empty; expected a header: {','.join(columns)}") from None
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as e: raise LmeffError(f"{path}: cannot read as CSV: {e}") from None
-    return check_table(df, path, columns, need_final)
+    return check_table(df, path, columns, need_end)
 
 def write_table(df:pd.DataFrame, # a table
                 path, # the CSV file to write
@@ -119,19 +136,66 @@ class Results:
     source:str # where the tables came from
     final_tokens:pd.DataFrame|None=None # run columns + tokens_seen of the final snapshots, when the results say
     pairs:PairScores|None=None # per-pair scores, when every snapshot has them
+    copies:pd.DataFrame|None=None # run columns + milestone + reason: `final`s set aside as the same checkpoint as that milestone
 
-# %% ../nbs/05_analysis.ipynb #b82d609f
 def missing_snapshots(overall:pd.DataFrame)->pd.DataFrame:
     "Every (run, milestone) that is absent although some run has that milestone."
-    labels = sorted(overall['milestone'].unique(), key=milestone_key)
-    runs = overall[RUN].drop_duplicates()
-    full = runs.merge(pd.DataFrame({'milestone': labels}), how='cross')
-    have = overall[RUN + ['milestone']].assign(_have=True)
-    out = full.merge(have, on=RUN + ['milestone'], how='left')
+    full = overall[RUN].drop_duplicates().merge(pd.DataFrame({'milestone': sorted(overall['milestone'].unique(), key=milestone_key)}), how='cross')
+    out = full.merge(overall[SNAPSHOT].assign(_have=True), on=SNAPSHOT, how='left')
     return out[out['_have'].isna()].drop(columns='_have').reset_index(drop=True)
 
+# %% ../nbs/05_analysis.ipynb #97f878e2
+def _is_snapshot_of(df:pd.DataFrame, keys:pd.DataFrame)->np.ndarray:
+    "Which rows of `df` belong to a snapshot in `keys` (run columns + milestone)."
+    if keys.empty: return np.zeros(len(df), bool)
+    return df[SNAPSHOT].merge(keys[SNAPSHOT].drop_duplicates().assign(_k=True), on=SNAPSHOT, how='left')['_k'].notna().to_numpy()
+
+def find_copies(overall:pd.DataFrame, # the overall table
+                tasks:pd.DataFrame|None=None, # the per-task table
+                meta:pd.DataFrame|None=None, # run columns + milestone, tokens_seen, anchor of each snapshot (NaN: not recorded)
+                pairs:PairScores|None=None, # per-pair scores
+               )->pd.DataFrame:
+    "The `final`s that are not checkpoints of their own: run columns, the `milestone` they are, and the `reason`."
+    acc = overall.set_index(SNAPSHOT)['acc'].to_dict()
+    info = meta.set_index(SNAPSHOT)[['tokens_seen', 'anchor']].to_dict('index') if meta is not None else {}
+    by_task = {k: g.set_index('task')['acc'].sort_index() for k, g in tasks.groupby(SNAPSHOT, sort=False)} if tasks is not None else {}
+    row = {tuple(k): i for i, k in enumerate(pairs.snapshots[SNAPSHOT].itertuples(index=False))} if pairs is not None else {}
+    def same(f, m)->str|None:
+        a, b = info.get(f, {}), info.get(m, {})
+        if acc[f] != acc[m] or any(pd.notna(a.get(k)) and pd.notna(b.get(k)) and a[k] != b[k] for k in ('anchor', 'tokens_seen')): return None
+        if f in row and m in row: scores = 'per-pair decisions' if np.array_equal(pairs.correct[row[f]], pairs.correct[row[m]]) else None
+        elif f in by_task and m in by_task: scores = 'per-task accuracies' if by_task[f].equals(by_task[m]) else None
+        else: scores = ''
+        tokens = pd.notna(a.get('tokens_seen')) and pd.notna(b.get('tokens_seen'))
+        if scores is None or not (scores or tokens): return None
+        return 'same ' + ' and '.join(w for w in ('tokens_seen' if tokens else '', scores or 'accuracy') if w)
+    rows = []
+    for run, g in overall.groupby(RUN, sort=False):
+        if FINAL not in set(g['milestone']): continue
+        f = (*run, FINAL); anchor = info.get(f, {}).get('anchor')
+        if pd.notna(anchor) and anchor != -1:
+            rows.append((*run, milestone_label(anchor), f"config.anchor = {milestone_label(anchor)}")); continue
+        for m in reversed(numeric_milestones(g['milestone'])):
+            why = same(f, (*run, m))
+            if why: rows.append((*run, m, why)); break
+    return pd.DataFrame(rows, columns=SNAPSHOT + ['reason']).astype({'vocab_size': 'int64', 'seed': 'int64'})
+
+def _results(overall:pd.DataFrame, tasks:pd.DataFrame|None, source, meta:pd.DataFrame|None=None, pairs:PairScores|None=None)->Results:
+    "Set aside the `final`s that are milestones, check that something is left to compare, and say what is missing."
+    copies = find_copies(overall, tasks, meta, pairs)
+    finals = copies[RUN].assign(milestone=FINAL)
+    overall = overall[~_is_snapshot_of(overall, finals)].reset_index(drop=True)
+    if tasks is not None: tasks = tasks[~_is_snapshot_of(tasks, finals)].reset_index(drop=True)
+    if pairs is not None and len(copies):
+        keep = ~_is_snapshot_of(pairs.snapshots, finals)
+        pairs = PairScores(pairs.snapshots[keep].reset_index(drop=True), pairs.task, pairs.correct[keep])
+    end_point(overall, source)
+    fin = meta[(meta['milestone'] == FINAL) & meta['tokens_seen'].notna() & ~_is_snapshot_of(meta, finals)] if meta is not None else []
+    return Results(overall, tasks, missing_snapshots(overall), str(source),
+                   fin[RUN + ['tokens_seen']].reset_index(drop=True) if len(fin) else None, pairs, copies)
+
 # %% ../nbs/05_analysis.ipynb #7af66c02
-def _read_results_json(path:Path)->tuple[float, dict, float|None]:
+def _read_results_json(path:Path)->tuple[float, dict, dict]:
     try: d = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e: raise LmeffError(f"{path}: cannot read as JSON: {e}") from None
     res = d.get('results') if isinstance(d, dict) else None
@@ -143,8 +207,11 @@ def _read_results_json(path:Path)->tuple[float, dict, float|None]:
         if not (k.startswith('blimp_') and isinstance(v, dict)): continue
         try: tasks[k[len('blimp_'):]] = float(v['acc,none'])
         except (KeyError, TypeError, ValueError): raise LmeffError(f"{path}: no accuracy at results.{k}['acc,none']") from None
-    tokens = (d.get('config') or {}).get('tokens_seen')
-    return acc, tasks, (float(tokens) if tokens is not None else None)
+    config, meta = d.get('config') or {}, {}
+    for k in ('tokens_seen', 'anchor'):
+        try: meta[k] = float(config[k]) if config.get(k) is not None else math.nan
+        except (TypeError, ValueError): raise LmeffError(f"{path}: config.{k} is not a number: {config[k]!r}") from None
+    return acc, tasks, meta
 
 def _read_pairs(path:Path)->pd.Series:
     try:
@@ -160,7 +227,7 @@ def _pair_scores(keys:list[dict], series:list[pd.Series])->PairScores:
     for s in series[1:]: common = common.intersection(s.index)
     common = common.sort_values()
     correct = np.stack([s.reindex(common).to_numpy(bool) for s in series])
-    return PairScores(pd.DataFrame(keys)[RUN + ['milestone']], np.array([k.split('\t')[0] for k in common]), correct)
+    return PairScores(pd.DataFrame(keys)[SNAPSHOT], np.array([k.split('\t')[0] for k in common]), correct)
 
 def gather(results_dir, # a results folder in the BLiMP stage's layout
            progress:bool=True)->Results:
@@ -169,19 +236,16 @@ def gather(results_dir, # a results folder in the BLiMP stage's layout
     if not root.is_dir(): raise LmeffError(f"{root}: {'no such folder' if not root.exists() else 'not a folder'}")
     files = sorted(root.rglob(RESULTS_FILE))
     if not files: raise LmeffError(f"{root}: no {RESULTS_FILE} found (expected {RESULTS_LAYOUT}{RESULTS_FILE})")
-    rows, task_rows, task_files, tokens, keys, pairs = [], [], [], [], [], []
+    rows, task_rows, task_files, meta, keys, pairs = [], [], [], [], [], []
     for f in tqdm(files, desc='gather', unit='file', disable=not progress):
         snap = snapshot_keys(parse_results_dir(f.parent))
-        acc, tasks, tokens_seen = _read_results_json(f)
-        rows.append({**snap, 'acc': acc})
+        acc, tasks, known = _read_results_json(f)
+        rows.append({**snap, 'acc': acc}); meta.append({**snap, **known})
         task_rows += [{**snap, 'task': k, 'acc': v} for k, v in tasks.items()]; task_files += [f] * len(tasks)
-        if snap['milestone'] == FINAL and tokens_seen is not None: tokens.append({**{k: snap[k] for k in RUN}, 'tokens_seen': tokens_seen})
         if (f.parent/PAIRS_FILE).exists(): keys.append(snap); pairs.append(_read_pairs(f.parent/PAIRS_FILE))
-    overall = check_table(pd.DataFrame(rows, columns=OVERALL_COLUMNS), root, origins=files)
-    tasks = check_table(pd.DataFrame(task_rows, columns=TASK_COLUMNS), root, TASK_COLUMNS, need_final=False, origins=task_files) if task_rows else None
-    return Results(overall, tasks, missing_snapshots(overall), str(root),
-                   pd.DataFrame(tokens) if tokens else None,
-                   _pair_scores(keys, pairs) if pairs and len(pairs) == len(files) else None)
+    overall = check_table(pd.DataFrame(rows, columns=OVERALL_COLUMNS), root, need_end=False, origins=files)
+    tasks = check_table(pd.DataFrame(task_rows, columns=TASK_COLUMNS), root, TASK_COLUMNS, need_end=False, origins=task_files) if task_rows else None
+    return _results(overall, tasks, root, pd.DataFrame(meta), _pair_scores(keys, pairs) if pairs and len(pairs) == len(files) else None)
 
 def load_results(results, # a results folder, or an overall CSV
                  tasks=None, # a per-task CSV (with an overall CSV)
@@ -192,9 +256,7 @@ def load_results(results, # a results folder, or an overall CSV
     if p.is_dir():
         if tasks is not None: raise LmeffError(f"{tasks}: a per-task CSV goes with an overall CSV; {p} is a results folder, which holds the tasks already")
         return gather(p, progress)
-    overall = read_table(p)
-    return Results(overall, read_table(tasks, TASK_COLUMNS, need_final=False) if tasks is not None else None,
-                   missing_snapshots(overall), str(p))
+    return _results(read_table(p, need_end=False), read_table(tasks, TASK_COLUMNS, need_end=False) if tasks is not None else None, p)
 
 # %% ../nbs/05_analysis.ipynb #77601972
 def decision_accuracy(x, # accuracy of each run at the milestone
@@ -215,9 +277,9 @@ def correlations(x, # accuracy of each run at the milestone
     x, y = np.asarray(x, float), np.asarray(y, float)
     out = dict(n_runs=len(x), spearman=math.nan, r2=math.nan, kendall_tau_b=math.nan,
                decision_accuracy=decision_accuracy(x, y) if len(x) > 1 else math.nan, note='')
-    if len(x) < 2: out['note'] = f"{len(x)} run(s) with this milestone and final: no correlation"
+    if len(x) < 2: out['note'] = f"{len(x)} run(s) with this milestone and the end point: no correlation"
     elif np.ptp(x) == 0: out['note'] = 'all runs have the same accuracy at this milestone: correlations undefined'
-    elif np.ptp(y) == 0: out['note'] = 'all runs have the same final accuracy: correlations undefined'
+    elif np.ptp(y) == 0: out['note'] = 'all runs have the same accuracy at the end point: correlations undefined'
     else:
         out.update(spearman=float(stats.spearmanr(x, y).statistic), r2=float(stats.pearsonr(x, y).statistic**2),
                    kendall_tau_b=float(stats.kendalltau(x, y).statistic))
@@ -278,10 +340,10 @@ def _groups(overall:pd.DataFrame, by):
         if col not in overall: raise LmeffError(f"cannot split by {col!r}: the table has columns {', '.join(overall.columns)}")
         for val in sorted(overall[col].unique(), key=natural_key): yield col, str(val), overall[overall[col] == val]
 
-def _pairs_of(wide:pd.DataFrame, milestone:str)->pd.DataFrame:
-    "Milestone and final accuracy of the runs that have both."
-    if milestone in wide and FINAL in wide: return wide[[milestone, FINAL]].dropna()
-    return pd.DataFrame({milestone: [], FINAL: []}, dtype=float)
+def _pairs_of(wide:pd.DataFrame, milestone:str, end:str)->pd.DataFrame:
+    "Accuracy at `milestone` and at the end point of the runs that have both."
+    if milestone in wide and end in wide: return wide[[milestone, end]].dropna()
+    return pd.DataFrame({milestone: [], end: []}, dtype=float)
 
 def early_prediction(res:Results|pd.DataFrame, # gathered results, or an overall table
                      by=('dataset', 'model_size'), # columns to split by, besides the global statistic
@@ -291,26 +353,28 @@ def early_prediction(res:Results|pd.DataFrame, # gathered results, or an overall
                      progress:bool=True)->pd.DataFrame:
     "One row per (scope, group, numeric milestone): ρ with run (and pair) bootstrap intervals, R², τ-b, decision accuracy."
     res = res if isinstance(res, Results) else Results(check_table(res, 'table'), None, pd.DataFrame(), 'table')
-    overall, pairs = res.overall, res.pairs
+    overall, pairs, end = res.overall, res.pairs, end_point(res.overall)
     wide_all = overall.pivot(index=RUN, columns='milestone', values='acc')
     if pairs is not None:
         acc_b = pair_bootstrap_acc(pairs, n_boot, _rng(seed, 'pairs'))
-        row_of = {tuple(k): i for i, k in enumerate(pairs.snapshots[RUN + ['milestone']].itertuples(index=False))}
+        row_of = {tuple(k): i for i, k in enumerate(pairs.snapshots[SNAPSHOT].itertuples(index=False))}
     rows, groups = [], list(_groups(overall, by))
     for scope, group, sub in tqdm(groups, desc='statistics', unit='group', disable=not progress):
         wide = wide_all.loc[pd.MultiIndex.from_frame(sub[RUN].drop_duplicates())]
-        known = res.final_tokens.merge(sub[RUN].drop_duplicates()) if res.final_tokens is not None else pd.DataFrame()
-        numeric = numeric_milestones(sub['milestone'])
-        budget = float(known['tokens_seen'].median()) / 1e6 if len(known) else (float(numeric[-1]) if numeric else math.nan)
+        known = res.final_tokens.merge(sub[RUN].drop_duplicates()) if res.final_tokens is not None and end == FINAL else pd.DataFrame()
+        numeric = [m for m in numeric_milestones(sub['milestone']) if milestone_key(m) < milestone_key(end)]
+        if len(known): budget = float(known['tokens_seen'].median()) / 1e6
+        elif end != FINAL: budget = float(end)
+        else: budget = float(numeric[-1]) if numeric else math.nan
         for m in numeric:
-            xy = _pairs_of(wide, m)
+            xy = _pairs_of(wide, m, end)
             row = dict(scope=scope, group=group, milestone=m, tokens_m=float(m), budget_m=budget, budget_share=float(m)/budget,
-                       **correlations(xy[m], xy[FINAL]))
-            lo, hi = bootstrap_runs(xy[m], xy[FINAL], n_boot, _rng(seed, scope, group, m), level)
+                       **correlations(xy[m], xy[end]))
+            lo, hi = bootstrap_runs(xy[m], xy[end], n_boot, _rng(seed, scope, group, m), level)
             row.update(spearman_ci_low=lo, spearman_ci_high=hi)
             if pairs is not None:
                 runs = list(xy.index)
-                X = acc_b[[row_of[(*k, m)] for k in runs]].T; Y = acc_b[[row_of[(*k, FINAL)] for k in runs]].T
+                X = acc_b[[row_of[(*k, m)] for k in runs]].T; Y = acc_b[[row_of[(*k, end)] for k in runs]].T
                 row['spearman_pair_ci_low'], row['spearman_pair_ci_high'] = _interval(spearman_rows(X, Y), level)
             rows.append(row)
     cols = ['scope', 'group', 'milestone', 'tokens_m', 'n_runs', 'spearman', 'spearman_ci_low', 'spearman_ci_high',
@@ -320,9 +384,9 @@ def early_prediction(res:Results|pd.DataFrame, # gathered results, or an overall
 
 def reference_tables(overall:pd.DataFrame, # the overall table
                     )->tuple[pd.DataFrame, pd.DataFrame]:
-    "The reference study's `(spearman, r2)` tables: columns `milestone,global`, milestones in token order."
-    wide = overall.pivot(index=RUN, columns='milestone', values='acc')
-    rows = [(m, correlations(*_pairs_of(wide, m).to_numpy().T)) for m in numeric_milestones(overall['milestone'])]
+    "The reference study's `(spearman, r2)` tables: columns `milestone,global`, the compared milestones in token order."
+    wide, end = overall.pivot(index=RUN, columns='milestone', values='acc'), end_point(overall)
+    rows = [(m, correlations(*_pairs_of(wide, m, end).to_numpy().T)) for m in compared_milestones(overall)]
     return (pd.DataFrame({'milestone': [m for m, _ in rows], 'global': [c['spearman'] for _, c in rows]}),
             pd.DataFrame({'milestone': [m for m, _ in rows], 'global': [c['r2'] for _, c in rows]}))
 

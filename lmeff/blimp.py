@@ -4,24 +4,26 @@
 
 # %% ../nbs/04_blimp.ipynb #3d4fbd32
 from __future__ import annotations
-import json, math, re
+import hashlib, json, math, re
 from dataclasses import asdict
+from importlib.metadata import version
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
 import lmeff
 from .config import LmeffError
-from .store import (FINAL, META_FILE, PAIRS_FILE, RESULTS_FILE, SnapshotMeta, milestone_key, milestone_of_folder,
-                         results_dir, write_file_atomic, write_json)
+from .store import (FINAL, HASHES_FILE, META_FILE, PAIRS_FILE, RESULTS_FILE, SnapshotMeta, milestone_key,
+                         milestone_of_folder, results_dir, sha256_file, write_file_atomic, write_json)
 from .blimp_tasks import BLIMP_TASKS, phenomenon
-from .tokens import load_tokenizer
+from .tokens import SPECIAL_TOKENS, encode_texts, load_encoder, tokenizer_file
 
 # %% auto #0
-__all__ = ['BLIMP_HUB', 'PAIR_COLUMNS', 'read_blimp_file', 'load_blimp', 'resolve_device', 'load_model', 'encode_sentences',
-           'length_batches', 'token_logprobs_', 'default_batch_size', 'sentence_logprobs', 'score_model',
-           'compare_scores', 'stderr', 'blimp_results', 'write_results', 'load_pair_logprobs', 'run_snapshots',
-           'score_model_to', 'score_run', 'add_cli', 'cmd_blimp']
+__all__ = ['BLIMP_HUB', 'PAIR_COLUMNS', 'MODEL_FILES', 'read_blimp_file', 'load_blimp', 'resolve_device', 'model_folder',
+           'load_model', 'encode_sentences', 'length_batches', 'token_logprobs_', 'default_batch_size',
+           'sentence_logprobs', 'score_model', 'compare_scores', 'stderr', 'blimp_results', 'write_results',
+           'load_pair_logprobs', 'run_snapshots', 'pairs_sha256', 'provenance', 'score_model_to', 'score_run',
+           'add_cli', 'cmd_blimp']
 
 # %% ../nbs/04_blimp.ipynb #77674199
 BLIMP_HUB = 'nyu-mll/blimp'
@@ -96,40 +98,51 @@ def load_blimp(path=None, # folder of BLiMP-format `.jsonl` files, one such file
     return pd.DataFrame([r for f in files for r in read_blimp_file(f)], columns=PAIR_COLUMNS)
 
 # %% ../nbs/04_blimp.ipynb #632413b0
+MODEL_FILES = ['config.json', 'generation_config.json', '*.safetensors', '*.safetensors.index.json', 'pytorch_model*.bin',
+               'pytorch_model.bin.index.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json',
+               META_FILE, HASHES_FILE] # what scoring needs of a Hub repo: not training state, not other files
+
 def resolve_device(device:str|None=None)->torch.device:
     "`device`, or CUDA when available, else the CPU."
     return torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+
+def model_folder(model, # local model folder or Hub repo id ("owner/name")
+                 revision:str|None=None, # Hub branch, tag or commit (Hub repos only)
+                )->Path:
+    "The local folder of `model`: the folder itself, or the repo's `MODEL_FILES` at `revision` from the Hub (cached)."
+    path = Path(model)
+    if path.exists():
+        if revision: raise LmeffError(f"{path} is a local folder: --revision only applies to Hub repos")
+    elif re.fullmatch(r'[\w.-]+/[\w.-]+', str(model)):
+        from huggingface_hub import snapshot_download
+        try: path = Path(snapshot_download(str(model), revision=revision, allow_patterns=MODEL_FILES))
+        except Exception as e: # no network, unknown repo or revision, ...
+            raise LmeffError(f"{model}: no such local folder, and loading it from the Hugging Face Hub"
+                             f"{' at revision ' + revision if revision else ''} failed ({e})") from None
+    else: raise LmeffError(f"{model}: no such model folder (nor a Hub repo id 'owner/name')")
+    if not (path/'config.json').is_file(): raise LmeffError(f"{model}: not a Hugging Face model folder (no config.json)")
+    return path
 
 def load_model(model, # local model folder or Hub repo id ("owner/name")
                revision:str|None=None, # Hub branch, tag or commit (Hub repos only)
                device:str|None=None, # torch device (default: CUDA if available)
               ):
-    "The causal LM and its tokenizer, in eval mode on `device`."
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    path = Path(model)
-    if path.exists():
-        if revision: raise LmeffError(f"{path} is a local folder: --revision only applies to Hub repos")
-        if not (path/'config.json').is_file(): raise LmeffError(f"{path}: not a Hugging Face model folder (no config.json)")
-        tok = load_tokenizer(path)
-        lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    elif re.fullmatch(r'[\w.-]+/[\w.-]+', str(model)):
-        try:
-            tok = AutoTokenizer.from_pretrained(str(model), revision=revision)
-            lm = AutoModelForCausalLM.from_pretrained(str(model), revision=revision, dtype=torch.float32)
-        except Exception as e: # no network, unknown repo or revision, not a causal LM, ...
-            raise LmeffError(f"{model}: no such local folder, and loading it from the Hugging Face Hub"
-                             f"{' at revision ' + revision if revision else ''} failed ({e})") from None
-    else: raise LmeffError(f"{model}: no such model folder (nor a Hub repo id 'owner/name')")
-    if tok.bos_token_id is None: raise LmeffError(f"{model}: the tokenizer has no <s> (bos) token to condition sentences on")
+    "The causal LM in fp32 and eval mode on `device`, and the encoder of its `tokenizer.json` (`load_encoder`)."
+    from transformers import AutoModelForCausalLM
+    folder = model_folder(model, revision)
+    tok = load_encoder(folder)
+    lm = AutoModelForCausalLM.from_pretrained(folder).float()
     return lm.to(resolve_device(device)).eval(), tok
 
 # %% ../nbs/04_blimp.ipynb #80b55901
 _HIDDEN_THEN_HEAD = {'llama', 'mistral', 'qwen2'} # model types whose logits are exactly lm_head(last hidden state)
 
-def encode_sentences(tokenizer, sentences)->list[list[int]]:
-    "Token ids of each sentence, without special tokens, after `<s>`."
-    enc = tokenizer(list(sentences), add_special_tokens=False)['input_ids']
-    return [[tokenizer.bos_token_id, *e] for e in enc]
+def encode_sentences(tokenizer, # the encoder of `load_model`, or any tokenizer `load_encoder` accepts
+                     sentences)->list[list[int]]:
+    "`<s>` and then the ids each sentence gets inside a training document (`encode_texts`, `<s>` from the tokenizer)."
+    tok = load_encoder(tokenizer)
+    bos = tok.token_to_id(SPECIAL_TOKENS['bos_token'])
+    return [[bos, *ids] for ids in encode_texts(tok, list(sentences))]
 
 def length_batches(lengths, # length of each sequence
                    batch_size:int, # most sequences per batch
@@ -173,7 +186,7 @@ def default_batch_size(device)->int:
     return 2048 if torch.device(device).type == 'cuda' else 256
 
 def sentence_logprobs(model, # a causal LM (see `load_model`)
-                      tokenizer, # its tokenizer; `<s>` is its bos token
+                      tokenizer, # its encoder (see `load_model`); sentences are scored after its `<s>`
                       sentences, # the sentences to score
                       batch_size:int|None=None, # most sentences per forward pass (None: `default_batch_size`)
                       dtype:str='fp32', # 'fp32', or 'bf16' for bf16 autocast
@@ -265,6 +278,24 @@ def run_snapshots(run_dir)->list[tuple[Path, SnapshotMeta]]:
     snaps = [(p, SnapshotMeta.read(p)) for p in dirs]
     return sorted(snaps, key=lambda s: (s[0].name == FINAL, s[1].tokens_seen, milestone_key(s[1].milestone)))
 
+# %% ../nbs/04_blimp.ipynb #4cc7a865
+def pairs_sha256(pairs:pd.DataFrame)->str:
+    "SHA-256 of the pairs scored: task, pairID and both sentences of every pair, in table order."
+    h = hashlib.sha256()
+    for row in pairs[['task', 'pairID', 'sentence_good', 'sentence_bad']].itertuples(index=False):
+        h.update((json.dumps(list(row), ensure_ascii=False) + '\n').encode())
+    return h.hexdigest()
+
+def provenance(folder, # the local model folder (see `model_folder`)
+               pairs:pd.DataFrame, # the pairs scored
+              )->dict:
+    "Library versions and the SHA-256 of the weights, the tokenizer and the pairs: what a score depends on besides lmeff."
+    folder = Path(folder)
+    weights = sorted({p for pattern in ('*.safetensors', 'pytorch_model*.bin') for p in folder.glob(pattern)})
+    return dict(torch_version=torch.__version__, transformers_version=version('transformers'), tokenizers_version=version('tokenizers'),
+                weights_sha256={p.name: sha256_file(p) for p in weights}, tokenizer_sha256=sha256_file(tokenizer_file(folder)),
+                blimp_sha256=pairs_sha256(pairs))
+
 # %% ../nbs/04_blimp.ipynb #10ef0d31
 def score_model_to(model, # local folder or Hub repo id
                    pairs:pd.DataFrame, # from `load_blimp`
@@ -273,13 +304,14 @@ def score_model_to(model, # local folder or Hub repo id
                    extra:dict|None=None, # more `config` entries for the JSON (e.g. the BLiMP source)
                    progress:bool=False)->tuple[Path, dict]:
     "Score one model on `pairs` and write its results; return the JSON path and the results."
-    lm, tok = load_model(model, revision, device)
-    meta = {}
-    if Path(model).is_dir() and (Path(model)/META_FILE).is_file(): meta = asdict(SnapshotMeta.read(model))
+    folder = model_folder(model, revision)
+    lm, tok = load_model(folder, device=device)
+    meta = asdict(SnapshotMeta.read(folder)) if (folder/META_FILE).is_file() else {}
     scores = score_model(lm, tok, pairs, batch_size, dtype, progress)
-    config = dict(model=str(model), revision=revision, **{k: meta.get(k) for k in (*SnapshotMeta.REQUIRED, 'global_step')},
+    config = dict(model=str(model), revision=revision, **{k: meta.get(k) for k in (*SnapshotMeta.REQUIRED, 'global_step', 'anchor')},
                   dtype=dtype, batch_size=batch_size or default_batch_size(lm.device), device=str(lm.device),
-                  scoring='sum of log p(token | <s>, previous tokens) over each sentence; correct iff good > bad', **(extra or {}))
+                  scoring='sum of log p(token | <s>, previous tokens) over each sentence, tokenized as in training '
+                          '(lmeff.tokens.load_encoder); correct iff good > bad', **provenance(folder, pairs), **(extra or {}))
     results = blimp_results(scores, config)
     return write_results(results, scores, out), results
 

@@ -11,9 +11,9 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['MODEL_SIZES', 'DATASETS', 'MILESTONES', 'COLUMNS', 'MIN_VOCAB', 'MAX_VOCAB', 'GROUPS', 'LmeffError', 'ConfigError',
            'ModelSize', 'register_model_size', 'get_size', 'n_params', 'register_dataset', 'opt', 'RunConfig',
-           'parse_anchors', 'parse_row', 'read_configs', 'fmt_tokens', 'describe', 'OptimArgs', 'EvalArgs',
-           'StorageArgs', 'HardwareArgs', 'ProgressArgs', 'TrainConfig', 'steps_to_reach', 'milestone_steps',
-           'add_flags']
+           'parse_anchors', 'parse_milestones', 'check_eval_set', 'parse_row', 'read_configs', 'fmt_tokens', 'describe',
+           'OptimArgs', 'EvalArgs', 'StorageArgs', 'HardwareArgs', 'ProgressArgs', 'TrainConfig', 'steps_to_reach',
+           'milestone_steps', 'add_flags']
 
 # %% ../nbs/00_config.ipynb #7196eae1
 class LmeffError(Exception):
@@ -124,7 +124,8 @@ class RunConfig:
     def n_params(self)->int: return n_params(self.model_config, self.tokenizer_vocab_size)
     def run_name(self, seed:int)->str:
         "A stable, filesystem-safe id for this row and seed."
-        return f"{self.dataset}-{self.model_config}-tok{self.tokenizer_vocab_size}-seq{self.seq_length}-seed{seed}"
+        name = f"{self.dataset}-{self.model_config}-tok{self.tokenizer_vocab_size}-seq{self.seq_length}-seed{seed}"
+        return name + '-full' if self.full_run else name   # a full run may share its run folder with the anchor runs
 
 # %% ../nbs/00_config.ipynb #2b12eb24
 def _int(s:str, lo:int, what:str)->int:
@@ -149,6 +150,19 @@ def parse_anchors(s:str)->tuple:
     if any(x <= 0 for x in a): raise ValueError(f"anchors must be > 0 (or exactly [-1] for a full run), got {s!r}")
     if len(set(a)) != len(a): raise ValueError(f"anchors repeat a value: {s!r}")
     return tuple(sorted(a))
+
+def parse_milestones(s:str)->tuple:
+    "Parse a JSON list of snapshot points in millions of tokens; `[]` is none."
+    return () if s.strip().replace(' ', '') == '[]' else parse_anchors(s)
+
+def check_eval_set(s)->str:
+    "'subset', 'full', or a fraction in (0, 1] of the dev windows (as a string)."
+    s = str(s).strip()
+    if s in ('subset', 'full'): return s
+    try: f = float(s)
+    except ValueError: raise ValueError(f"eval set must be 'subset', 'full' or a fraction like 0.1, got {s!r}") from None
+    if not 0 < f <= 1: raise ValueError(f"eval set fraction must be in (0, 1], got {s!r}")
+    return f"{f:g}"
 
 # %% ../nbs/00_config.ipynb #1ecce59a
 def parse_row(raw:dict, path, row:int, use_row_batch:bool=False)->RunConfig:
@@ -218,20 +232,24 @@ def describe(rc:RunConfig, world_size:int=1)->str:
 # %% ../nbs/00_config.ipynb #8d7f3f2f
 @dataclass
 class OptimArgs:
-    "The optimiser and its learning-rate schedule (AdamW 0.9/0.999/1e-8, cosine after a linear warmup)."
+    "The optimiser, its learning-rate schedule (AdamW 0.9/0.999/1e-8, cosine after a linear warmup) and the data order."
     lr:float|None = opt(None, "peak learning rate", size_default='lr')
     weight_decay:float|None = opt(None, "AdamW weight decay (not on norms)", size_default='weight_decay')
-    warmup_steps:int|None = opt(None, "linear warmup steps (capped at half of a short schedule)", size_default='warmup_steps')
+    warmup_steps:int|None = opt(None, "linear warmup steps", size_default='warmup_steps')
+    warmup_cap:bool = opt(True, "cap the warmup at half of a short schedule (the reference does not)", flag='--no-warmup-cap')
+    data_seed:int|None = opt(None, "seed of the training data order (default: the run's seed; the reference used 42 for every run)")
 
 @dataclass
 class EvalArgs:
     "Evaluation, snapshots, resumable states and early stopping."
-    milestones:tuple = opt(MILESTONES, "JSON list of snapshot points in M tokens", parse=parse_anchors)
+    milestones:tuple = opt(MILESTONES, "JSON list of snapshot points in M tokens ([] for none)", parse=lambda s: parse_milestones(s))
     eval_every:int|None = opt(None, "optimizer steps between evaluations", size_default='eval_every')
-    eval_sequences:int = opt(256, "size of the fixed dev subset (sequences)")
+    eval_set:str = opt('subset', "dev windows evaluated: 'subset' (the first eval_sequences), 'full', or a fraction like 0.1 (seeded)",
+                       parse=lambda s: check_eval_set(s))
+    eval_sequences:int = opt(256, "size of the 'subset' eval set (sequences)")
     save_every:int|None = opt(None, "optimizer steps between resumable states (default: eval_every)")
-    early_stop_after:float = opt(2000.0, "M tokens before early stopping may end a full run")
-    patience:int = opt(10, "evaluations without improvement before a full run stops")
+    early_stop_after:float = opt(2000.0, "M tokens from which early stopping counts (full runs)")
+    patience:int = opt(10, "evaluations past early_stop_after without improvement before a full run stops")
     min_delta:float = opt(0.002, "eval-loss improvement that resets the patience")
 
 @dataclass
@@ -275,6 +293,9 @@ class TrainConfig:
                 if getattr(group, f.name) is None and 'size_default' in f.metadata: setattr(group, f.name, getattr(s, f.metadata['size_default']))
         if e.save_every is None: e.save_every = e.eval_every
         e.milestones = tuple(float(m) for m in e.milestones)
+        try: e.eval_set = check_eval_set(e.eval_set)
+        except ValueError as err: raise LmeffError(f"--eval-set: {err}") from None
+        if any(m == -1 for m in e.milestones): raise LmeffError("--milestones: snapshot points must be > 0")
         if self.storage.store not in ('local', 'hf'): raise LmeffError(f"--store must be 'local' or 'hf', got {self.storage.store!r}")
 
     @classmethod

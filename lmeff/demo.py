@@ -16,7 +16,7 @@ __all__ = ['DEMO', 'write_configs', 'demo_configs', 'demo', 'add_cli', 'cmd_demo
 
 # %% ../nbs/06a_demo.ipynb #08a460f2
 DEMO = dict(sizes=('tiny', 'mini'), vocab_sizes=(512, 1024), anchors=(0.0125, 0.025, 0.05, 0.1), seq_length=16, epochs=10,
-            words=200_000, n_pairs=100) # the demo grid and its corpus
+            full_epochs=1, words=200_000, n_pairs=100) # the demo grid and its corpus
 
 def write_configs(path, rows:list[dict])->Path:
     "Write `rows` (column -> value) as a configs.csv."
@@ -25,11 +25,12 @@ def write_configs(path, rows:list[dict])->Path:
 def demo_configs(path, # the configs.csv to write
                  **grid, # overrides of `DEMO`
                 )->Path:
-    "Write the demo grid as a configs.csv: every size × vocabulary size, on the synthetic corpus."
+    "Write the demo grid as a configs.csv: every size × vocabulary size, on the synthetic corpus, as anchor runs and a full run."
     g = DEMO | grid
-    return write_configs(path, [dict(model_config=s, dataset='synthetic', epochs=g['epochs'], batch_size=16, grad_accum=1,
-                                     seq_length=g['seq_length'], anchors=json.dumps(list(g['anchors'])), tokenizer_vocab_size=v)
-                                for s in g['sizes'] for v in g['vocab_sizes']])
+    row = lambda s, v, anchors, epochs: dict(model_config=s, dataset='synthetic', epochs=epochs, batch_size=16, grad_accum=1,
+                                             seq_length=g['seq_length'], anchors=json.dumps(anchors), tokenizer_vocab_size=v)
+    return write_configs(path, [row(s, v, list(g['anchors']), g['epochs']) for s in g['sizes'] for v in g['vocab_sizes']] +
+                               [row(s, v, [-1], g['full_epochs']) for s in g['sizes'] for v in g['vocab_sizes']])
 
 # %% ../nbs/06a_demo.ipynb #743bae76
 def demo(out, # output root

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 import pandas as pd
 import altair as alt
-from .analysis import natural_key, numeric_milestones
+from .analysis import end_point, natural_key, numeric_milestones
 from .blimp_tasks import PHENOMENA, phenomenon
 from .store import FINAL, write_file_atomic
 
@@ -104,17 +104,21 @@ def plot_tasks(tasks:pd.DataFrame, # the per-task table
         tooltip=['task', 'phenomenon', 'configuration', alt.Tooltip('acc:Q', format='.3f')]).properties(height=alt.Step(11))
     return alt.hconcat(heat, strip, spacing=2).resolve_scale(color='independent').properties(title=f'BLiMP accuracy by task ({milestone})')
 
-def plot_vocab(overall:pd.DataFrame)->alt.Chart|None:
-    "Final accuracy vs vocabulary size (seed mean and range) for each dataset and size trained with several; None if none was."
-    d = _seed_spread(overall[overall['milestone'] == FINAL], ['dataset', 'model_size', 'vocab_size'])
+def plot_vocab(overall:pd.DataFrame, # the overall table
+               milestone:str|None=None, # the snapshots to compare (default: the end point)
+              )->alt.Chart|None:
+    "Accuracy at `milestone` vs vocabulary size (seed mean and range) for each dataset and size trained with several; None if none was."
+    milestone = milestone or end_point(overall)
+    what = 'final' if milestone == FINAL else f'{milestone}M-token'
+    d = _seed_spread(overall[overall['milestone'] == milestone], ['dataset', 'model_size', 'vocab_size'])
     d = d[d.groupby(['dataset', 'model_size'])['vocab_size'].transform('nunique') > 1]
     if d.empty: return None
     d = d.assign(line=d['dataset'] + ' · ' + d['model_size'])
     x = alt.X('vocab_size:O', title='vocabulary size')
     base = alt.Chart(d).encode(x=x, color=alt.Color('line:N', title='dataset · size'))
-    return (base.mark_line(point=True).encode(y=alt.Y('acc:Q', title='final BLiMP accuracy', scale=alt.Scale(zero=False)),
+    return (base.mark_line(point=True).encode(y=alt.Y('acc:Q', title=f'{what} BLiMP accuracy', scale=alt.Scale(zero=False)),
                                               tooltip=['line', 'vocab_size', alt.Tooltip('acc:Q', format='.4f'), 'lo', 'hi'])
-            + base.mark_rule().encode(y='lo:Q', y2='hi:Q')).properties(width=360, height=240, title='Final accuracy by vocabulary size (bar: seed range)')
+            + base.mark_rule().encode(y='lo:Q', y2='hi:Q')).properties(width=360, height=240, title=f'{what.capitalize()} accuracy by vocabulary size (bar: seed range)')
 
 # %% ../nbs/05a_figures.ipynb #d5787896
 def save_chart(chart:alt.TopLevelMixin, # an Altair chart

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from .config import LmeffError, get_size, n_params
 from .store import INIT_META_FILE, read_json, sha256_file, write_dir_atomic, write_json
-from .tokens import PAD_ID, BOS_ID, EOS_ID, load_tokenizer
+from .tokens import PAD_ID, BOS_ID, EOS_ID, SPECIAL_TOKENS, load_encoder, save_tokenizer_files
 if TYPE_CHECKING: from transformers import LlamaConfig, LlamaForCausalLM
 
 # %% auto #0
@@ -39,18 +39,19 @@ def init_random(size:str, # a registered model size
                 vocab_size:int|None, # vocabulary size (None: take it from `tokenizer`)
                 seed:int, # torch seed for the initial weights
                 out, # folder to write (an HF model folder)
-                tokenizer=None, # optional tokenizer file/folder, saved beside the weights
+                tokenizer=None, # optional tokenizer.json (or folder holding one), copied beside the weights
                 seq_length:int=256, # max_position_embeddings
                )->Path:
     "Write the random init of (size, vocab, seed) to `out` once; return `out`."
     out = Path(out)
-    tok = load_tokenizer(tokenizer) if tokenizer is not None else None
+    tok = load_encoder(tokenizer) if tokenizer is not None else None
     if tok is not None:
         # a BPE trained on little text can stop short of its target size: the embedding may be larger, never smaller
-        if vocab_size is not None and vocab_size < len(tok):
-            raise LmeffError(f"--vocab-size {vocab_size} disagrees with the tokenizer {tokenizer} ({len(tok)} tokens)")
-        vocab_size = vocab_size or len(tok)
-        ids = dict(pad_id=tok.pad_token_id, bos_id=tok.bos_token_id, eos_id=tok.eos_token_id)
+        n_tok = tok.get_vocab_size()
+        if vocab_size is not None and vocab_size < n_tok:
+            raise LmeffError(f"--vocab-size {vocab_size} disagrees with the tokenizer {tokenizer} ({n_tok} tokens)")
+        vocab_size = vocab_size or n_tok
+        ids = dict(zip(('pad_id', 'bos_id', 'eos_id'), map(tok.token_to_id, SPECIAL_TOKENS.values())))
     else: ids = {}
     if vocab_size is None: raise LmeffError("give a vocabulary size or a tokenizer")
     meta = dict(model_config=size, vocab_size=vocab_size, seed=seed, seq_length=seq_length, n_params=n_params(size, vocab_size))
@@ -63,6 +64,6 @@ def init_random(size:str, # a registered model size
     model = build_model(size, vocab_size, seed, seq_length, **ids)
     def fill(tmp):
         model.save_pretrained(tmp, safe_serialization=True)
-        if tok is not None: tok.save_pretrained(tmp)
+        if tok is not None: save_tokenizer_files(tokenizer, tmp)
         write_json(tmp/INIT_META_FILE, {**meta, 'model_sha256': sha256_file(tmp/'model.safetensors')})
     return write_dir_atomic(out, fill)

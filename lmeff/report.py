@@ -4,25 +4,39 @@
 
 # %% ../nbs/05b_report.ipynb #1c6a1689
 from __future__ import annotations
-import math
+import hashlib, http.client, math, os, sys, urllib.request, warnings
 from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 from .config import LmeffError, fmt_tokens
-from .store import FINAL, write_text
-from .analysis import (
-    RUN, Results, early_prediction, earliest_milestone, load_results, natural_key, numeric_milestones, reference_tables, write_table)
+from .store import FINAL, write_file_atomic, write_text
+from .analysis import (RUN, SNAPSHOT, Results, compared_milestones, early_prediction, earliest_milestone, end_point, load_results,
+                            natural_key, numeric_milestones, reference_tables, write_table)
 from .figures import plot_correlations, plot_learning_curves, plot_phenomena, plot_tasks, plot_vocab, save_chart
 
 # %% auto #0
-__all__ = ['summary_markdown', 'analyze', 'add_cli', 'cmd_analyze']
+__all__ = ['REFERENCE_REPO', 'REFERENCE_COMMIT', 'REFERENCE_URL', 'REFERENCE_SHA256', 'summary_markdown', 'analyze',
+           'reference_cache', 'fetch_reference', 'reference_results', 'add_cli', 'cmd_analyze']
 
 # %% ../nbs/05b_report.ipynb #b5e7310d
 def _f(v, nd=2): return '–' if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f}"
 def _tok(label): return fmt_tokens(float(label) * 1e6)
 def _pct(v): return f"{100*v:.1f}%" if v == v else '–'
+def _budget(end:str)->str: return 'the final token budget' if end == FINAL else f"the token budget of the end point ({_tok(end)})"
 
-def _verdict(ep:pd.DataFrame, em:pd.DataFrame, scope:str, group:str, threshold:float)->str:
+def _end_note(res:Results, end:str)->str|None:
+    "One sentence on what the milestones are compared with, when it is not simply `final`."
+    c = res.copies if res.copies is not None else pd.DataFrame(columns=SNAPSHOT + ['reason'])
+    ms = sorted(c['milestone'].unique(), key=float)
+    same = (f"the same checkpoint as {f'its {_tok(ms[0])} milestone' if len(ms) == 1 else 'one of its milestones'} "
+            f"({'; '.join(sorted(c['reason'].unique()))}; see `final_copies.csv`)")
+    if end != FINAL:
+        return ((f"No run has a final checkpoint of its own: every `final` is {same}, so" if len(c) else
+                 "No run has a final checkpoint of its own (from a separate full run), so")
+                + f" the last anchor, {_tok(end)} tokens, is the end point: it is left out of the tables below, and shares of the token budget are shares of {_tok(end)}.")
+    if len(c): return f"The `final` of {len(c)} run(s) is {same}, so those runs have no final of their own and are left out of the statistics."
+
+def _verdict(ep:pd.DataFrame, em:pd.DataFrame, scope:str, group:str, threshold:float, end:str=FINAL)->str:
     g, e = ep[(ep.scope == scope) & (ep.group == group)], em[(em.scope == scope) & (em.group == group)].set_index('criterion')
     if g['spearman'].isna().all(): return f"no milestone has a defined ρ ({g['note'].iloc[0] if len(g) else 'no milestones'})"
     hit, strict = e.loc['spearman'], e.loc['spearman_ci_low']
@@ -32,7 +46,7 @@ def _verdict(ep:pd.DataFrame, em:pd.DataFrame, scope:str, group:str, threshold:f
     row = g[g.milestone == hit['milestone']].iloc[0]
     s = (f"ρ first reaches {threshold:g} at **{_tok(hit['milestone'])}** tokens (ρ = {_f(row.spearman)}, "
          f"95% CI {_f(row.spearman_ci_low)}–{_f(row.spearman_ci_high)}, {row.n_runs} runs), "
-         f"{_pct(hit['budget_share'])} of the final token budget")
+         f"{_pct(hit['budget_share'])} of {_budget(end)}")
     if not hit['stays_above']:
         s += f" (it dips below later, and stays above only from {_tok(hit['stays_from'])} on)" if pd.notna(hit['stays_from']) else " (it is below again at the last milestone)"
     if pd.isna(strict['milestone']): return s + f"; its lower bound never clears {threshold:g}"
@@ -47,23 +61,24 @@ def summary_markdown(res:Results, # the gathered results
                      threshold:float=0.9, n_boot:int=1000)->str:
     "A one-page markdown report of the findings, generated from the numbers."
     o = res.overall; runs = o[RUN].drop_duplicates()
-    numeric = numeric_milestones(o['milestone'])
+    labels, numeric, end = numeric_milestones(o['milestone']), compared_milestones(o), end_point(o)
     def listing(col): return ', '.join(map(str, sorted(runs[col].unique(), key=natural_key)))
-    L = ["# Early prediction of final BLiMP accuracy", "",
+    L = ["# Early prediction of " + ("final BLiMP accuracy" if end == FINAL else f"BLiMP accuracy at the last anchor, {_tok(end)} tokens"), "",
          f"Source: `{Path(res.source).name}`: {len(o)} snapshots of {len(runs)} runs (datasets {listing('dataset')}; "
          f"model sizes {listing('model_size')}; vocabulary sizes {listing('vocab_size')}; seeds {listing('seed')}), "
-         f"milestones {_tok(numeric[0]) if numeric else '–'} to {_tok(numeric[-1]) if numeric else '–'} tokens and final."]
+         f"milestones {_tok(labels[0]) if labels else '–'} to {_tok(labels[-1]) if labels else '–'} tokens" + (" and final." if end == FINAL else ".")]
+    if _end_note(res, end): L.append(_end_note(res, end))
     if len(res.missing):
         miss = [f"{r.dataset}/{r.model_size}/vocab {r.vocab_size}/seed {r.seed} at {r.milestone}" for r in res.missing.itertuples()]
         L.append(f"{len(miss)} snapshot(s) are missing and left out of the statistics that need them: "
                  + ('; '.join(miss) if len(miss) <= 10 else '; '.join(miss[:10]) + f"; and {len(miss)-10} more (see `missing.csv`)") + '.')
     g = ep[ep.scope == 'global'].set_index('milestone')
-    L += ["", "## Answer", "", f"Over all runs, {_verdict(ep, em, 'global', 'all', threshold)}."]
+    L += ["", "## Answer", "", f"Over all runs, {_verdict(ep, em, 'global', 'all', threshold, end)}."]
     hit = em[(em.scope == 'global') & (em.criterion == 'spearman')]['milestone'].iloc[0]
     if pd.notna(hit):
         r = g.loc[hit]
         L.append(f"At that milestone R² = {_f(r.r2)}, Kendall τ-b = {_f(r.kendall_tau_b)}, and the milestone orders "
-                 f"{_pct(r.decision_accuracy)} of run pairs as the final accuracies do.")
+                 f"{_pct(r.decision_accuracy)} of run pairs as {'the final accuracies' if end == FINAL else f'the accuracies at {_tok(end)}'} do.")
     if numeric:
         r0 = g.loc[numeric[0]]
         L.append(f"At the first milestone ({_tok(numeric[0])}) ρ = {_f(r0.spearman)} and R² = {_f(r0.r2)}; "
@@ -73,7 +88,7 @@ def summary_markdown(res:Results, # the gathered results
         groups = ep[ep.scope == scope].group.unique()
         for group in groups:
             n = int(ep[(ep.scope == scope) & (ep.group == group)].n_runs.max())
-            L.append(f"- **{group}** ({n} runs): {_verdict(ep, em, scope, group, threshold)}.")
+            L.append(f"- **{group}** ({n} runs): {_verdict(ep, em, scope, group, threshold, end)}.")
         hits = em[(em.scope == scope) & (em.criterion == 'spearman')]['milestone']
         what = scope.replace('_', ' ')
         if pd.notna(hit) and hits.isna().all() and len(groups) > 1:
@@ -93,8 +108,9 @@ def summary_markdown(res:Results, # the gathered results
           f"(ties get average ranks); R² is the squared Pearson r. Intervals are 95% percentile intervals over {n_boot} resamples of the runs"
           + (" and, separately, of the BLiMP pairs within each task" if pair else " (no per-pair scores, so pairs were not resampled)")
           + ". Pairs of runs tied at the end are left out of the pairwise share; ties at the milestone count one half. "
-          + ("The token budget is the median tokens seen by the final checkpoints." if res.final_tokens is not None else
-             f"The token budget is the largest milestone ({_tok(numeric[-1]) if numeric else '–'}); final checkpoints may have seen more, so shares are upper bounds.")]
+          + (f"The token budget is that of the end point, {_tok(end)}." if end != FINAL else
+             "The token budget is the median tokens seen by the final checkpoints." if res.final_tokens is not None else
+             f"The token budget is the largest milestone ({_tok(labels[-1]) if labels else '–'}); final checkpoints may have seen more, so shares are upper bounds.")]
     if notes: L += [""] + [f"- {n}" for n in notes[:8]] + ([f"- and {len(notes)-8} more (see `early_prediction.csv`)"] if len(notes) > 8 else [])
     return '\n'.join(L) + '\n'
 
@@ -114,17 +130,83 @@ def analyze(results, # a results folder, an overall CSV, or `Results`
     ep = early_prediction(res, by, n_boot, seed, progress=progress)
     em = earliest_milestone(ep, threshold)
     sp, r2 = reference_tables(res.overall)
+    end = end_point(res.overall)
     tables = {'overall.csv': res.overall, 'missing.csv': res.missing, 'blimp_global_spearman.csv': sp, 'blimp_global_r2.csv': r2,
-              'early_prediction.csv': ep, 'earliest_milestone.csv': em}
+              'early_prediction.csv': ep, 'earliest_milestone.csv': em,
+              'final_copies.csv': res.copies if res.copies is not None else pd.DataFrame(columns=SNAPSHOT + ['reason'])}
     if res.tasks is not None: tables['tasks.csv'] = res.tasks
     written = [write_table(df, out/name) for name, df in tables.items()]
     written.append(write_text(out/'summary.md', summary_markdown(res, ep, em, threshold, n_boot)))
     charts = {'learning_curves': plot_learning_curves(res.overall), 'correlations': plot_correlations(ep, threshold), 'vocab_sizes': plot_vocab(res.overall)}
-    if res.tasks is not None and (res.tasks['milestone'] == FINAL).any():
-        charts.update(phenomena=plot_phenomena(res.tasks), tasks=plot_tasks(res.tasks))
+    if res.tasks is not None and (res.tasks['milestone'] == end).any():
+        charts.update(phenomena=plot_phenomena(res.tasks, end), tasks=plot_tasks(res.tasks, end))
     for name, chart in tqdm([(n, c) for n, c in charts.items() if c is not None], desc='figures', unit='figure', disable=not progress):
         written += save_chart(chart, out/'figures'/name, png)
     return dict(results=res, early_prediction=ep, earliest=em, spearman=sp, r2=r2, written=written)
+
+# %% ../nbs/05b_report.ipynb #2e7801b2
+REFERENCE_REPO = 'https://github.com/andreasparaskeva/lm-efficient-analysis'
+REFERENCE_COMMIT = 'e93c1e11d0b8f85a86b80a65e8affcf23d79c5ef'   # "init", 2026-02-13; the tables are unchanged at 14881b1
+REFERENCE_URL = f'https://raw.githubusercontent.com/andreasparaskeva/lm-efficient-analysis/{REFERENCE_COMMIT}/results/data/'
+REFERENCE_SHA256 = {'blimp_all_overall.csv': '89fef53db5e2920725002a511ed93ef341e519d128e62719f727befbcb3dd6b9',
+                    'blimp_all_tasks.csv': 'd8b9c381a2c2cf691f89694763db40098bf956ac1566f692b10644b5895671c3'}
+_OVERALL, _TASKS = REFERENCE_SHA256
+
+_HINT = ("to use a copy you have, pass its folder (holding blimp_all_overall.csv and blimp_all_tasks.csv): "
+         "`lmeff analyze --reference PATH`, or `reference_results(path=PATH)`")
+
+def reference_cache()->Path:
+    "The per-user cache of the original study's tables: `$LMEFF_CACHE/reference/`, by default `~/.cache/lmeff/reference/`."
+    return Path(os.environ.get('LMEFF_CACHE') or Path.home()/'.cache'/'lmeff').expanduser()/'reference'
+
+def _sha256(data:bytes)->str: return hashlib.sha256(data).hexdigest()
+
+def _download(url:str, timeout:float=60)->bytes:
+    "The bytes at `url`, by `urllib.request`."
+    with urllib.request.urlopen(url, timeout=timeout) as r: return r.read()
+
+def fetch_reference(name:str, # `blimp_all_overall.csv` or `blimp_all_tasks.csv`
+                    cache=None, # folder to keep it in (default: `reference_cache()`)
+                   )->Path:
+    "The published table `name` in the cache; if it is not there (or damaged), download it from the pinned commit, check its sha256, then cache it."
+    want, dest = REFERENCE_SHA256[name], Path(cache if cache is not None else reference_cache())/name
+    if dest.is_file():
+        if _sha256(dest.read_bytes()) == want: return dest
+        warnings.warn(f"{dest}: the cached copy is not the published file (its sha256 differs): downloading it again", stacklevel=2)
+    url = REFERENCE_URL + name
+    print(f"downloading the original study's {name} from {url}", file=sys.stderr)
+    try: data = _download(url)
+    except (OSError, ValueError, http.client.HTTPException) as e:
+        raise LmeffError(f"could not download the original study's {name} from {url} ({e}); {_HINT}") from e
+    if _sha256(data) != want:
+        raise LmeffError(f"{url}: not the published {name} (sha256 {_sha256(data)}, expected {want}), so it was not cached; {_HINT}")
+    try: return write_file_atomic(dest, lambda tmp: tmp.write_bytes(data))
+    except OSError as e: raise LmeffError(f"could not write {dest} ({e}): set LMEFF_CACHE to a writable folder, or {_HINT}") from e
+
+def reference_results(path=None, # a folder holding `blimp_all_overall.csv` (and `blimp_all_tasks.csv`); None: the cache, downloading what is missing
+                      tasks:bool=True, # also read the per-task table
+                     )->Results:
+    """The original study's published BLiMP results (overall and per task) as `Results`.
+
+    Paraskeva, van Duijn, de Rijke, Verberne and van Rijn, *Efficiency in Language Model Pre-training: Learning Curves Across Datasets
+    and Model Sizes*, 2026; https://github.com/andreasparaskeva/lm-efficient-analysis, `results/data/` at commit
+    e93c1e11d0b8f85a86b80a65e8affcf23d79c5ef: `blimp_all_overall.csv` (sha256 89fef53db5e2920725002a511ed93ef341e519d128e62719f727befbcb3dd6b9)
+    and `blimp_all_tasks.csv` (sha256 d8b9c381a2c2cf691f89694763db40098bf956ac1566f692b10644b5895671c3). The repository has no licence, so
+    lmeff does not ship them: without `path` they are downloaded from there once, checked against these hashes and kept in `reference_cache()`."""
+    if path is None:
+        return load_results(fetch_reference(_OVERALL), fetch_reference(_TASKS) if tasks else None, progress=False)
+    d = Path(path).expanduser()
+    if not (d/_OVERALL).is_file():
+        raise LmeffError(f"{d}: no {_OVERALL} there" + (" (give the folder that holds it)" if d.is_file() else '')
+                         + f"; the original study's tables are at {REFERENCE_REPO} (results/data/, commit {REFERENCE_COMMIT[:7]})")
+    found = [d/n for n in (_OVERALL, _TASKS) if (d/n).is_file() and (n == _OVERALL or tasks)]
+    for f in found:
+        if _sha256(f.read_bytes()) != REFERENCE_SHA256[f.name]:
+            warnings.warn(f"{f}: not the published file (its sha256 differs from {REFERENCE_SHA256[f.name]}): "
+                          "its numbers are not the original study's", stacklevel=2)
+    if tasks and len(found) < 2:
+        warnings.warn(f"{d}: no {_TASKS} there: the original study's per-task results are unavailable", stacklevel=2)
+    return load_results(found[0], found[1] if len(found) > 1 else None, progress=False)
 
 # %% ../nbs/05b_report.ipynb #eb07a456
 def add_cli(sub):
@@ -133,7 +215,12 @@ def add_cli(sub):
                        description='Gather BLiMP results (a results folder, or an overall CSV and optionally a per-task CSV), compute how well each '
                                    'milestone ranks the runs as the end does (Spearman ρ, R², Kendall τ-b, bootstrap intervals, pairwise decision '
                                    'accuracy, the earliest milestone reaching a threshold) and write tables, summary.md and figures to DIR.')
-    p.add_argument('--results', required=True, metavar='RESULTS', help='results folder (RESULTS/blimp/...) or an overall CSV (dataset,model_size,milestone,vocab_size,seed,acc)')
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument('--results', metavar='RESULTS', help='results folder (RESULTS/blimp/...) or an overall CSV (dataset,model_size,milestone,vocab_size,seed,acc)')
+    what.add_argument('--reference', nargs='?', const=True, metavar='PATH',
+                      help="the original study's published tables: from the folder PATH holding blimp_all_overall.csv (and blimp_all_tasks.csv), "
+                           "or, without PATH, from the per-user cache ($LMEFF_CACHE/reference, default ~/.cache/lmeff/reference), "
+                           "downloaded from the study's repository at a pinned commit and checked by sha256")
     p.add_argument('--tasks', metavar='TASKS_CSV', help='per-task CSV (the overall columns + task) to go with an overall CSV')
     p.add_argument('--out', required=True, metavar='DIR', help='folder for tables, summary.md and figures/')
     p.add_argument('--threshold', type=float, default=0.9, metavar='RHO', help='Spearman ρ a milestone must reach to be trusted (default: 0.9)')
@@ -146,16 +233,21 @@ def add_cli(sub):
 def cmd_analyze(args)->int:
     if not -1 <= args.threshold <= 1: raise LmeffError(f"--threshold must be a correlation in [-1, 1], got {args.threshold}")
     if args.bootstrap < 0: raise LmeffError(f"--bootstrap must be >= 0, got {args.bootstrap}")
-    src, tasks = Path(args.results), args.tasks
-    if tasks is None and src.is_file() and 'overall' in src.name and (src.parent/src.name.replace('overall', 'tasks')).is_file():
+    ref = args.reference is not None
+    if ref and args.tasks: raise LmeffError("--tasks goes with --results; --reference includes the per-task table")
+    src, tasks = reference_results(None if args.reference is True else args.reference) if ref else Path(args.results), args.tasks
+    if tasks is None and not ref and src.is_file() and 'overall' in src.name and (src.parent/src.name.replace('overall', 'tasks')).is_file():
         tasks = src.parent/src.name.replace('overall', 'tasks')
         print(f"per-task table: {tasks} (beside the overall table)")
     r = analyze(src, args.out, tasks, args.threshold, args.bootstrap, args.seed, png=not args.no_png)
     res, em = r['results'], r['earliest']
+    end = end_point(res.overall)
     print(f"{len(res.overall)} snapshots of {len(res.overall[RUN].drop_duplicates())} runs"
           + (f"; {len(res.missing)} missing (see {Path(args.out)/'missing.csv'})" if len(res.missing) else ''))
+    if end != FINAL: print(f"no run has a final checkpoint of its own: the last anchor, {_tok(end)} tokens, is the end point (see {Path(args.out)/'summary.md'})")
+    elif res.copies is not None and len(res.copies): print(f"{len(res.copies)} final(s) set aside as copies of a milestone (see {Path(args.out)/'final_copies.csv'})")
     hit = em[(em.scope == 'global') & (em.criterion == 'spearman')].iloc[0]
-    print(f"earliest milestone with ρ >= {args.threshold:g}: " + (f"{hit.milestone} ({_pct(hit.budget_share)} of the final token budget)"
+    print(f"earliest milestone with ρ >= {args.threshold:g}: " + (f"{hit.milestone} ({_pct(hit.budget_share)} of {_budget(end)})"
                                                               if pd.notna(hit.milestone) else 'none'))
     print(f"wrote {len(r['written'])} files to {args.out} (summary: {Path(args.out)/'summary.md'})")
     return 0

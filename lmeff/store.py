@@ -22,7 +22,7 @@ __all__ = ['META_FILE', 'HASHES_FILE', 'INIT_META_FILE', 'TRAIN_CONFIG_FILE', 'S
 META_FILE = 'milestone_meta.json' # what a snapshot is: a `SnapshotMeta`
 HASHES_FILE = 'hashes.json' # sha256 of every other file of a snapshot
 INIT_META_FILE = 'init_meta.json' # what a random initialisation is, with the hash of its weights
-TRAIN_CONFIG_FILE = 'train_config.json' # the training config of a run
+TRAIN_CONFIG_FILE = 'train_config.json' # the training config, beside each schedule's state
 STATE_FILE = 'state.pt' # resumable training state of one schedule
 LOG_FILE = 'train_log.jsonl' # one JSON line per optimizer step
 RUN_SUMMARY_FILE = 'run_summary.csv' # tokens, eval loss and scores of each snapshot of a run
@@ -227,6 +227,13 @@ class SnapshotMeta:
     eval_loss:float|None=None # dev loss at this snapshot
     train_tokens_sha256:str|None=None # hash of the training text
     lmeff_version:str|None=None # the lmeff that wrote it
+    torch_version:str|None=None # and the libraries it used
+    transformers_version:str|None=None
+    tokenizers_version:str|None=None
+    device:str|None=None # where it was trained
+    dtype:str|None=None # autocast dtype of the forward pass ('float32': none)
+    weights_sha256:str|None=None # hash of model.safetensors
+    tokenizer_sha256:str|None=None # hash of tokenizer.json
 
     REQUIRED = ('dataset', 'model_config', 'seed', 'vocab_size', 'milestone', 'tokens_seen')
 

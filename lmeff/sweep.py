@@ -13,7 +13,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 import lmeff
 from .config import LmeffError, RunConfig, COLUMNS, parse_row, read_configs
-from .store import RESULTS_FILE, RUN_SUMMARY_FILE, file_lock, read_json, results_dir, write_json, write_text
+from .store import milestone_label, RESULTS_FILE, RUN_SUMMARY_FILE, file_lock, read_json, results_dir, write_json, write_text
 from .data import DataError
 from .tokens import prepare, load_tokens
 from .train import TrainConfig, run_dir
@@ -213,16 +213,20 @@ def plan(configs, # configs.csv
     if owned: raise LmeffError(f"--train-option: {', '.join(owned)} cannot be set per sweep: the rows and the sweep's own options set it")
     if blimp_dir is not None and not Path(blimp_dir).is_dir(): raise LmeffError(f"--blimp-dir {blimp_dir}: no such folder")
     runs, owner = [], {}
+    anchored = {(rc.dataset, rc.model_config, rc.tokenizer_vocab_size) for rc in rows if not rc.full_run}
     for rc in rows:
+        # a [-1] row paired with anchor rows of its configuration gives them their final; the anchor runs own the milestones
+        paired = rc.full_run and (rc.dataset, rc.model_config, rc.tokenizer_vocab_size) in anchored
+        options = {**train_options, 'milestones': []} if paired else train_options
         for seed in seeds:
             p = run_parameters(rc, seed, out, data_dir, configs, (sources or {}).get(rc.dataset), (data_options or {}).get(rc.dataset),
-                               train_options, blimp_dir, torch_threads)
-            try: folder = run_dir(TrainConfig.from_row(rc, seed, p['data_dir'], p['out'], **train_options))
+                               options, blimp_dir, torch_threads)
+            try: folder = run_dir(TrainConfig.from_row(rc, seed, p['data_dir'], p['out'], **options))
             except (TypeError, LmeffError) as e: raise LmeffError(f"--train-option: {e}") from None
-            if folder in owner:
-                raise LmeffError(f"{configs}: rows {owner[folder]} and {rc.row} would both train {folder} (same dataset, model_config, "
+            if (folder, rc.full_run) in owner:
+                raise LmeffError(f"{configs}: rows {owner[folder, rc.full_run]} and {rc.row} would both train {folder} (same dataset, model_config, "
                                  "tokenizer_vocab_size and seed); split them into separate sweeps with different --out")
-            owner[folder] = rc.row
+            owner[folder, rc.full_run] = rc.row
             runs.append(Run(p['run_id'], rc.row, seed, p, str(folder), p['out']))
     return runs
 
@@ -301,7 +305,8 @@ def _final_scores(run:Run)->dict:
     p = Path(run.run_dir)/RUN_SUMMARY_FILE
     if not p.is_file(): return {}
     s = pd.read_csv(p, dtype={'milestone': str})
-    final = s[s['milestone'] == 'final']
+    anchors = run.parameters['anchors']
+    final = s[s['milestone'] == ('final' if anchors == [-1.0] else milestone_label(max(anchors)))]
     return {f'final_{b}': float(final[b].iloc[0]) for b in RESULTS if b in s and len(final) and pd.notna(final[b].iloc[0])}
 
 def write_summary(rows:list[dict], out)->pd.DataFrame:

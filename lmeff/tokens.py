@@ -4,7 +4,7 @@
 
 # %% ../nbs/01a_tokens.ipynb #61f15f0e
 from __future__ import annotations
-import json
+import json, shutil
 from contextlib import ExitStack
 from itertools import chain
 from pathlib import Path
@@ -18,9 +18,10 @@ from .data import CORPORA, FORMAT_VERSION, Corpus, DataError
 if TYPE_CHECKING: from transformers import PreTrainedTokenizerFast
 
 # %% auto #0
-__all__ = ['SPECIAL_TOKENS', 'PAD_ID', 'BOS_ID', 'EOS_ID', 'write_text', 'read_documents', 'new_bpe', 'tokenizer_path',
-           'train_tokenizer', 'load_tokenizer', 'encode_documents', 'tokens_path', 'pack_tokens', 'load_tokens',
-           'prepare', 'add_cli', 'cmd_prep']
+__all__ = ['SPECIAL_TOKENS', 'PAD_ID', 'BOS_ID', 'EOS_ID', 'HF_SETTINGS', 'TOKENIZER_CONFIG', 'write_text', 'read_documents',
+           'byte_level', 'new_bpe', 'tokenizer_path', 'train_tokenizer', 'tokenizer_file', 'load_encoder',
+           'encode_texts', 'save_tokenizer_files', 'load_tokenizer', 'encode_documents', 'tokens_path', 'pack_tokens',
+           'load_tokens', 'prepare', 'add_cli', 'cmd_prep']
 
 # %% ../nbs/01a_tokens.ipynb #67096ab6
 def write_text(corpus:Corpus, dataset_dir, progress:bool=True)->dict:
@@ -60,11 +61,15 @@ def read_documents(dataset_dir, split:str, batch:int=1000)->Iterator[list[str]]:
 SPECIAL_TOKENS = {'pad_token': '<pad>', 'bos_token': '<s>', 'eos_token': '</s>'}
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 
+def byte_level()->pre_tokenizers.ByteLevel:
+    "lmeff's pre-tokeniser: bytes as characters, a space before the first word, GPT-2's split into words."
+    return pre_tokenizers.ByteLevel(add_prefix_space=True, trim_offsets=True, use_regex=True)
+
 def new_bpe()->Tokenizer:
     "An untrained byte-level BPE with lmeff's normaliser, pre-tokeniser and decoder."
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.NFKC()
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    tok.pre_tokenizer = byte_level()
     tok.decoder = decoders.ByteLevel()
     return tok
 
@@ -86,26 +91,70 @@ def train_tokenizer(dataset_dir, vocab_size:int, progress:bool=True)->Path:
     write_json(meta_path, meta)
     return out
 
-def load_tokenizer(path)->PreTrainedTokenizerFast:
-    "Load a `tokenizer.json` file or a tokenizer folder as a fast tokenizer with `<pad>`, `<s>`, `</s>`."
-    from transformers import PreTrainedTokenizerFast
+# %% ../nbs/01a_tokens.ipynb #bf064f37
+def tokenizer_file(path)->Path:
+    "The `tokenizer.json` of `path`: the file itself, or the one in a model or tokenizer folder."
     path = Path(path)
     if path.is_dir():
-        if not (path/'tokenizer.json').exists(): raise LmeffError(f"{path}: no tokenizer.json in this folder")
-        tok = PreTrainedTokenizerFast.from_pretrained(str(path), **SPECIAL_TOKENS)
-    elif path.is_file():
-        try: tok = PreTrainedTokenizerFast(tokenizer_file=str(path), **SPECIAL_TOKENS)
-        except Exception as e: raise LmeffError(f"{path}: not a tokenizers JSON file ({e})") from None
-    else: raise LmeffError(f"{path}: no such tokenizer file or folder")
-    vocab = tok.get_vocab()
-    missing = [t for t in SPECIAL_TOKENS.values() if t not in vocab]
-    if missing: raise LmeffError(f"{path}: tokenizer lacks special token(s) {', '.join(missing)}")
+        if not (path/'tokenizer.json').is_file(): raise LmeffError(f"{path}: no tokenizer.json in this folder")
+        return path/'tokenizer.json'
+    if not path.is_file(): raise LmeffError(f"{path}: no such tokenizer file or folder")
+    return path
+
+def _encodes_as_trained(tok:Tokenizer)->bool:
+    state = lambda p: json.loads(p.__getstate__()) if p is not None else None
+    return (tok.encode_special_tokens and state(tok.pre_tokenizer) == state(byte_level())
+            and tok.padding is None and tok.truncation is None)
+
+def load_encoder(tokenizer, # a tokenizer.json, a folder holding one, or a loaded tokenizer (never changed)
+                )->Tokenizer:
+    "lmeff's encoder: byte-level BPE with the prefix space on and special tokens read as text, `<pad>`, `<s>`, `</s>` checked."
+    if isinstance(tokenizer, Tokenizer) or hasattr(tokenizer, 'backend_tokenizer'):   # a `tokenizers` or `transformers` object
+        where, tok = type(tokenizer).__name__, getattr(tokenizer, 'backend_tokenizer', tokenizer)
+        if not _encodes_as_trained(tok): tok = Tokenizer.from_str(tok.to_str())   # a copy to set up; one already set up is used as is
+    else:
+        where = tokenizer_file(tokenizer)
+        try: tok = Tokenizer.from_file(str(where))
+        except Exception as e: raise LmeffError(f"{where}: not a tokenizers JSON file ({e})") from None
+    if not isinstance(tok.pre_tokenizer, pre_tokenizers.ByteLevel):
+        raise LmeffError(f"{where}: not a byte-level BPE tokenizer like lmeff's (pre-tokenizer {type(tok.pre_tokenizer).__name__})")
+    if not _encodes_as_trained(tok):   # whatever the file says
+        tok.pre_tokenizer, tok.encode_special_tokens = byte_level(), True
+        tok.no_padding(); tok.no_truncation()
+    missing = [t for t in SPECIAL_TOKENS.values() if tok.token_to_id(t) is None]
+    if missing: raise LmeffError(f"{where}: tokenizer lacks special token(s) {', '.join(missing)}")
     return tok
 
+def encode_texts(tok:Tokenizer, # from `load_encoder`
+                 texts:list[str])->list[list[int]]:
+    "The ids of each text, no special tokens added: what training packs between `<s>` and `</s>`, and what scoring scores after `<s>`."
+    return [e.ids for e in tok.encode_batch_fast(texts, add_special_tokens=False)]   # _fast: no character offsets, same ids
+
+# %% ../nbs/01a_tokens.ipynb #53236a07
+HF_SETTINGS = dict(add_prefix_space=True, split_special_tokens=True, clean_up_tokenization_spaces=False)   # as `load_encoder`, in every version
+TOKENIZER_CONFIG = {'tokenizer_class': 'PreTrainedTokenizerFast', **HF_SETTINGS, **SPECIAL_TOKENS}
+
+def save_tokenizer_files(tokenizer_json, # the data stage's tokenizer_{V}.json (or a folder holding a tokenizer.json)
+                         dest_dir, # the model folder to write them into (must exist)
+                        )->Path:
+    "Write `tokenizer.json` (a byte copy), `tokenizer_config.json` and `special_tokens_map.json` into `dest_dir`; return it."
+    src, dest = tokenizer_file(tokenizer_json), Path(dest_dir)
+    load_encoder(src)   # refuse a file lmeff could not score with
+    write_file_atomic(dest/'tokenizer.json', lambda tmp: shutil.copyfile(src, tmp))
+    write_json(dest/'tokenizer_config.json', TOKENIZER_CONFIG)
+    write_json(dest/'special_tokens_map.json', SPECIAL_TOKENS)
+    return dest
+
+def load_tokenizer(path)->PreTrainedTokenizerFast:
+    "A `transformers` fast tokenizer that tokenizes as `load_encoder(path)`, with `<pad>`, `<s>`, `</s>` set."
+    from transformers import PreTrainedTokenizerFast
+    return PreTrainedTokenizerFast(tokenizer_object=load_encoder(path), **HF_SETTINGS, **SPECIAL_TOKENS)
+
 # %% ../nbs/01a_tokens.ipynb #56470cf3
-def encode_documents(tok:Tokenizer, docs:list[str])->tuple[np.ndarray, np.ndarray]:
+def encode_documents(tok:Tokenizer, # from `load_encoder`
+                     docs:list[str])->tuple[np.ndarray, np.ndarray]:
     "`<s> doc </s>` for each document, concatenated as uint16, and each document's packed length."
-    ids = [e.ids for e in tok.encode_batch_fast(docs, add_special_tokens=False)]   # _fast: no character offsets, same ids
+    ids = encode_texts(tok, docs)
     lens = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids)) + 2
     out = np.empty(int(lens.sum()), np.uint16)
     starts = np.cumsum(lens) - lens
@@ -127,8 +176,7 @@ def pack_tokens(dataset_dir, vocab_size:int, split:str, progress:bool=True, batc
     old = read_json(mpath)
     if old and {k: old.get(k) for k in key} == key and out.exists() and out.stat().st_size == 2*old['tokens']: return old
     mpath.unlink(missing_ok=True)
-    tok = Tokenizer.from_file(str(tpath))
-    tok.encode_special_tokens = True   # a literal "<s>" in a document is text, not a document boundary
+    tok = load_encoder(tpath)
     if tok.get_vocab_size() > MAX_VOCAB: raise DataError(f"{tpath}: {tok.get_vocab_size()} tokens do not fit uint16")
     n_tok = n_doc = longest = 0
     with open_atomic(out, 'wb') as f, tqdm(total=text['documents'][split], desc=f'{split} tok{vocab_size}', unit=' docs', disable=not progress) as bar:

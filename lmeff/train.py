@@ -15,15 +15,15 @@ from transformers import AutoModelForCausalLM, get_cosine_schedule_with_warmup
 from transformers.utils import logging as hf_logging
 from .config import GROUPS, LmeffError, RunConfig, TrainConfig, add_flags, milestone_steps, read_configs, steps_to_reach
 from . import store
-from .store import (FINAL, LOG_FILE, STATE_FILE, TRAIN_CONFIG_FILE, HubStore, SnapshotMeta, anchor_run_dir, file_lock,
-                         milestone_label, random_init_dir, snapshot_dir, write_dir_atomic, write_file_atomic, write_hashes, write_json)
-from .tokens import load_tokens, load_tokenizer, tokenizer_path
+from .store import (FINAL, LOG_FILE, META_FILE, STATE_FILE, TRAIN_CONFIG_FILE, HubStore, SnapshotMeta, anchor_run_dir, file_lock,
+                         milestone_label, random_init_dir, sha256_file, snapshot_dir, write_dir_atomic, write_file_atomic, write_hashes, write_json)
+from .tokens import load_tokens, load_tokenizer, save_tokenizer_files, tokenizer_path
 from .model import init_random
 
 # %% auto #0
-__all__ = ['run_dir', 'Windows', 'save_snapshot', 'save_state', 'resume_key', 'loss_fn', 'evaluate', 'ensure_init',
-           'ScheduleState', 'optimizer_step', 'evaluate_and_snapshot', 'resume_schedule', 'train_schedule', 'train',
-           'add_cli', 'config_from_args', 'cmd_train']
+__all__ = ['run_dir', 'Windows', 'save_snapshot', 'save_state', 'resume_key', 'loss_fn', 'eval_windows', 'evaluate',
+           'ensure_init', 'ScheduleState', 'optimizer_step', 'evaluate_and_snapshot', 'resume_schedule',
+           'train_schedule', 'train', 'add_cli', 'config_from_args', 'cmd_train']
 
 # %% ../nbs/03_train.ipynb #06fa9f42
 def run_dir(cfg:TrainConfig)->Path:
@@ -49,11 +49,12 @@ class Windows:
         return torch.from_numpy(self.tokens[rows[:, None] * self.T + np.arange(self.T + 1)].astype(np.int64))
 
 # %% ../nbs/03_train.ipynb #2370a533
-def save_snapshot(model, tokenizer, dest, meta:SnapshotMeta)->Path:
-    "Write an HF model folder + tokenizer + milestone_meta.json + hashes.json atomically."
+def save_snapshot(model, tokenizer_json, dest, meta:SnapshotMeta)->Path:
+    "Write an HF model folder + the data stage's tokenizer (byte for byte) + milestone_meta.json + hashes.json atomically."
     def fill(tmp):
         model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        save_tokenizer_files(tokenizer_json, tmp)
+        meta.weights_sha256, meta.tokenizer_sha256 = sha256_file(tmp/'model.safetensors'), sha256_file(tmp/'tokenizer.json')
         meta.write(tmp)
         write_hashes(tmp)
     return write_dir_atomic(dest, fill)
@@ -66,7 +67,13 @@ def resume_key(cfg:TrainConfig, world_size:int, end_step:int)->dict:
     return dict(model_config=r.model_config, dataset=r.dataset, vocab_size=r.tokenizer_vocab_size, seq_length=r.seq_length,
                 seed=cfg.seed, batch_size=r.effective_batch_size, grad_accum=r.effective_grad_accum, lr=o.lr,
                 weight_decay=o.weight_decay, warmup_steps=o.warmup_steps, epochs=r.epochs, milestones=e.milestones,
-                eval_every=e.eval_every, eval_sequences=e.eval_sequences, world_size=world_size, end_step=end_step)
+                eval_every=e.eval_every, eval_sequences=e.eval_sequences, world_size=world_size, end_step=end_step,
+                # options added later enter the key only when they differ from their default, so older states still resume
+                **{k: v for k, v in dict(eval_set=e.eval_set, warmup_cap=o.warmup_cap, data_seed=o.data_seed,
+                                         early_stop_after=e.early_stop_after, patience=e.patience, min_delta=e.min_delta).items()
+                   if v != _DEFAULTS[k]})
+
+_DEFAULTS = dict(eval_set='subset', warmup_cap=True, data_seed=None, early_stop_after=2000.0, patience=10, min_delta=0.002)
 
 def _rng_state(device)->dict:
     return {'python': random.getstate(), 'numpy': np.random.get_state(), 'torch': torch.get_rng_state(),
@@ -98,16 +105,26 @@ def loss_fn(model, batch:torch.Tensor, autocast_dtype)->torch.Tensor:
     return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
 
 @torch.no_grad()
-def evaluate(model, dev:Windows, n_sequences:int, batch_size:int, device, autocast_dtype)->float:
-    "Mean loss on the first `n_sequences` dev windows (in stream order, the same every time)."
+def eval_windows(cfg:TrainConfig, dev:Windows)->np.ndarray:
+    "The dev windows every evaluation of a run uses (in stream order): see `EvalArgs.eval_set`."
+    e = cfg.eval
+    if e.eval_set == 'subset': return np.arange(min(e.eval_sequences, dev.n))
+    if e.eval_set == 'full': return np.arange(dev.n)
+    k = max(1, math.ceil(float(e.eval_set) * dev.n))
+    seed = cfg.seed if cfg.optim.data_seed is None else cfg.optim.data_seed
+    return np.sort(np.random.default_rng([seed, 1]).choice(dev.n, k, replace=False))
+
+@torch.no_grad()
+def evaluate(model, dev:Windows, windows:np.ndarray, batch_size:int, device, autocast_dtype)->float:
+    "Mean loss on the dev `windows` (the same every time)."
     model.eval()
-    n = min(n_sequences, dev.n); total = 0.0
-    for i in range(0, n, batch_size):
-        rows = range(i, min(i + batch_size, n))
+    total = 0.0
+    for i in range(0, len(windows), batch_size):
+        rows = windows[i:i + batch_size]
         batch = torch.from_numpy(np.stack([dev.tokens[r*dev.T : r*dev.T + dev.T + 1] for r in rows]).astype(np.int64)).to(device)
         total += loss_fn(model, batch, autocast_dtype).item() * len(rows)
     model.train()
-    return total / n
+    return total / len(windows)
 
 # %% ../nbs/03_train.ipynb #5666b83c
 @dataclass
@@ -117,10 +134,12 @@ class _Run:
     top:Path # the run folder
     device:torch.device
     autocast:torch.dtype|None
-    tokenizer:object
+    tokenizer:object # the data stage's tokenizer, loaded
+    tokenizer_file:Path # and its tokenizer.json, copied into every snapshot
     train:Windows
     dev:Windows
     epoch_steps:int # optimizer steps in `epochs` passes over the data
+    eval_windows:np.ndarray # the dev windows of every evaluation
     rank:int=0
     world:int=1
     store:HubStore|None=None
@@ -135,10 +154,12 @@ def _setup(cfg:TrainConfig, hub_api=None)->_Run:
     store = HubStore(r.dataset, r.model_config, r.tokenizer_vocab_size, cfg.seed, api=hub_api) if cfg.storage.store == 'hf' and rank == 0 else None
     train_tokens, manifest = load_tokens(cfg.data_dir, r.dataset, r.tokenizer_vocab_size, 'train')
     dev_tokens, _ = load_tokens(cfg.data_dir, r.dataset, r.tokenizer_vocab_size, 'dev')
-    tokenizer = load_tokenizer(tokenizer_path(Path(cfg.data_dir)/r.dataset, r.tokenizer_vocab_size))
+    tokenizer_file = tokenizer_path(Path(cfg.data_dir)/r.dataset, r.tokenizer_vocab_size)
+    tokenizer = load_tokenizer(tokenizer_file)
     if len(tokenizer) > r.tokenizer_vocab_size:
         raise LmeffError(f"the tokenizer has {len(tokenizer)} tokens, more than --vocab-size {r.tokenizer_vocab_size}")
-    train_w, dev_w = Windows(train_tokens, r.seq_length, cfg.seed), Windows(dev_tokens, r.seq_length, cfg.seed)
+    data_seed = cfg.seed if cfg.optim.data_seed is None else cfg.optim.data_seed
+    train_w, dev_w = Windows(train_tokens, r.seq_length, data_seed), Windows(dev_tokens, r.seq_length, data_seed)
     tps = r.tokens_per_step(world)
     epoch_steps = r.epochs * train_w.n // (r.effective_batch_size * r.effective_grad_accum * world)
     if epoch_steps < 1: raise LmeffError(f"{r.dataset}: {train_w.n} training sequences are fewer than one optimizer step ({tps:,} tokens)")
@@ -150,7 +171,7 @@ def _setup(cfg:TrainConfig, hub_api=None)->_Run:
     if world > 1 and not torch.distributed.is_initialized():
         if device.type == 'cuda': torch.cuda.set_device(device)
         torch.distributed.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
-    return _Run(cfg, run_dir(cfg), device, _autocast_dtype(cfg, device), tokenizer, train_w, dev_w, epoch_steps,
+    return _Run(cfg, run_dir(cfg), device, _autocast_dtype(cfg, device), tokenizer, tokenizer_file, train_w, dev_w, epoch_steps, eval_windows(cfg, dev_w),
                 rank, world, store, manifest)
 
 def ensure_init(cfg:TrainConfig)->Path:
@@ -206,16 +227,27 @@ def optimizer_step(run:_Run, model, fwd, opt, sched, step:int)->tuple[torch.Tens
     return total, lr
 
 # %% ../nbs/03_train.ipynb #9f0a1b2c
+def _check_owner(dest:Path, anchor:float):
+    "Refuse to replace a snapshot that another schedule (another anchor, or the full run) wrote."
+    if (dest/META_FILE).is_file() and (owner := SnapshotMeta.read(dest).anchor) not in (None, anchor):
+        what = lambda a: 'the full run' if a == -1 else f"the anchor run {milestone_label(a)}M"
+        raise LmeffError(f"{dest} is a snapshot of {what(owner)}; {what(anchor)} does not replace it. Train the full run with "
+                         "--milestones [] (a sweep does this for a [-1] row paired with anchor rows), or use another --out")
+
 def _snapshot(run:_Run, model, dest:Path, milestone, step:int, anchor:float, eval_loss:float|None):
     if run.rank != 0: return
     cfg, r = run.cfg, run.cfg.run
+    _check_owner(dest, anchor)
+    import transformers, tokenizers
     meta = SnapshotMeta(milestone=milestone, tokens_seen=step * run.tokens_per_step, global_step=step, dataset=r.dataset,
                         model_config=r.model_config, seed=cfg.seed, vocab_size=r.tokenizer_vocab_size, anchor=anchor,
                         seq_length=r.seq_length, tokens_per_step=run.tokens_per_step, world_size=run.world,
                         batch_size=r.effective_batch_size, grad_accum=r.effective_grad_accum, batch_source=r.batch_source,
                         lr=cfg.optim.lr, eval_loss=eval_loss, train_tokens_sha256=run.data_manifest.get('text_sha256'),
-                        lmeff_version=__import__('lmeff').__version__)
-    save_snapshot(model, run.tokenizer, dest, meta)
+                        lmeff_version=__import__('lmeff').__version__, torch_version=torch.__version__,
+                        transformers_version=transformers.__version__, tokenizers_version=tokenizers.__version__,
+                        device=str(run.device), dtype=str(run.autocast or torch.float32).removeprefix('torch.'))
+    save_snapshot(model, run.tokenizer_file, dest, meta)
     if run.store: run.store.upload(dest, meta.milestone)
 
 def evaluate_and_snapshot(run:_Run, model, state:ScheduleState, end_step:int,
@@ -227,16 +259,16 @@ def evaluate_and_snapshot(run:_Run, model, state:ScheduleState, end_step:int,
     cfg, step, full_run = run.cfg, state.step, anchor == -1.0
     eval_loss = None
     if step % cfg.eval.eval_every == 0 or step in due or step == end_step:
-        eval_loss = evaluate(model, run.dev, cfg.eval.eval_sequences, run.cfg.run.effective_batch_size, run.device, run.autocast)
+        eval_loss = evaluate(model, run.dev, run.eval_windows, run.cfg.run.effective_batch_size, run.device, run.autocast)
         if full_run:
-            state.stale_evals = 0 if eval_loss < state.best - cfg.eval.min_delta else state.stale_evals + 1
+            counting = step * run.tokens_per_step >= cfg.eval.early_stop_after * 1e6
+            improved = eval_loss < state.best - cfg.eval.min_delta
+            state.stale_evals = (0 if improved else state.stale_evals + 1) if counting else 0
             if eval_loss < state.best:
                 state.best = eval_loss
                 _snapshot(run, model, snapshot_dir(run.top, FINAL), FINAL, step, anchor, eval_loss)
-            state.stopped = step * run.tokens_per_step >= cfg.eval.early_stop_after * 1e6 and state.stale_evals >= cfg.eval.patience
+            state.stopped = counting and state.stale_evals >= cfg.eval.patience
     for m in due.get(step, []): _snapshot(run, model, snapshots[m], m, step, anchor, eval_loss)
-    if not full_run and step == end_step and anchor == max(cfg.run.anchors):
-        _snapshot(run, model, snapshot_dir(run.top, FINAL), FINAL, step, anchor, eval_loss)
     return eval_loss
 
 # %% ../nbs/03_train.ipynb #1f2a3b4c
@@ -273,7 +305,8 @@ def train_schedule(run:_Run, folder:Path, end_step:int,
     model = _fresh_model(run)
     opt = _optimizer(model, cfg, device)
     # short schedules (small anchors) keep at least half of their steps for the cosine decay
-    sched = get_cosine_schedule_with_warmup(opt, min(cfg.optim.warmup_steps, end_step // 2), end_step)
+    warmup = min(cfg.optim.warmup_steps, end_step // 2) if cfg.optim.warmup_cap else cfg.optim.warmup_steps
+    sched = get_cosine_schedule_with_warmup(opt, warmup, end_step)
     key = resume_key(cfg, run.world, end_step)
     state, done = resume_schedule(folder, key, model, opt, sched, device, run.rank)
     if done: return done
@@ -313,17 +346,15 @@ def train(cfg:TrainConfig, hub_api=None)->dict:
     hf_logging.disable_progress_bar()   # our own bar; not one per snapshot save
     run = _setup(cfg, hub_api)
     run.top.mkdir(parents=True, exist_ok=True)
-    if run.rank == 0: write_json(run.top/TRAIN_CONFIG_FILE, asdict(cfg) | {'world_size': run.world})
     r, milestones = cfg.run, cfg.eval.milestones
-    if r.full_run:
-        snaps = {m: snapshot_dir(run.top, m) for m in milestones}
-        schedules = [train_schedule(run, run.top, run.epoch_steps, snaps, -1.0)]
-    else:
-        schedules = []
-        for a in r.anchors:
-            folder = anchor_run_dir(run.top, a)
-            snaps = {m: snapshot_dir(folder, m) for m in milestones if m < a} | {a: snapshot_dir(run.top, a)}
-            schedules.append(train_schedule(run, folder, steps_to_reach(a, run.tokens_per_step), snaps, a))
+    if r.full_run: plan = [(run.top, run.epoch_steps, {m: snapshot_dir(run.top, m) for m in milestones} | {FINAL: snapshot_dir(run.top, FINAL)}, -1.0)]
+    else: plan = [(anchor_run_dir(run.top, a), steps_to_reach(a, run.tokens_per_step),
+                   {m: snapshot_dir(anchor_run_dir(run.top, a), m) for m in milestones if m < a} | {a: snapshot_dir(run.top, a)}, a)
+                  for a in r.anchors]
+    for folder, _, snaps, anchor in plan:   # refuse before any work, not at the first clash
+        for dest in snaps.values(): _check_owner(dest, anchor)
+        if run.rank == 0: write_json(folder/TRAIN_CONFIG_FILE, asdict(cfg) | {'world_size': run.world})   # beside each schedule's state
+    schedules = [train_schedule(run, folder, end, {m: d for m, d in snaps.items() if m != FINAL}, anchor) for folder, end, snaps, anchor in plan]
     if run.store and (failed := run.store.flush()):
         raise LmeffError("training finished and is saved locally, but these uploads failed: " +
                          '; '.join(f"{f} -> {run.store.repo_id}@{b}: {e}" for f, b, e in failed))

@@ -1,16 +1,18 @@
 "Early-prediction analysis (lmeff.analysis, lmeff.figures, lmeff.report): hand-computable statistics, the gatherer, figures, the command line, the published tables."
-import json, math
+import hashlib, json, math, urllib.error
+from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 from lmeff.config import LmeffError
-from lmeff.analysis import (OVERALL_COLUMNS, TASK_COLUMNS, RUN, Results, PairScores, bootstrap_runs, check_table, correlations,
-                            decision_accuracy, early_prediction, earliest_milestone, gather, load_results, missing_snapshots,
-                            pair_bootstrap_acc, read_table, reference_tables, spearman_rows, write_table)
+from lmeff.analysis import (OVERALL_COLUMNS, TASK_COLUMNS, RUN, Results, PairScores, bootstrap_runs, check_table, compared_milestones,
+                            correlations, decision_accuracy, early_prediction, earliest_milestone, end_point, find_copies, gather,
+                            load_results, missing_snapshots, pair_bootstrap_acc, read_table, reference_tables, spearman_rows, write_table)
 from lmeff.blimp_tasks import BLIMP_PHENOMENON, BLIMP_TASKS, PHENOMENA, phenomenon
 from lmeff.figures import plot_correlations, plot_learning_curves, plot_phenomena, plot_tasks, save_chart
-from lmeff.report import analyze, summary_markdown
+import lmeff.report
+from lmeff.report import analyze, fetch_reference, reference_cache, reference_results, summary_markdown
 from lmeff.store import RESULTS_FILE, PAIRS_FILE, results_dir
 from lmeff.cli import main
 from conftest import run_cli
@@ -21,14 +23,14 @@ def runs_table(accs:dict, milestones=('25', '50', 'final'), dataset='d', size='2
     "accs: seed -> accuracies by milestone (None: missing)."
     return table([(dataset, size, m, vocab, s, a) for s, row in accs.items() for m, a in zip(milestones, row) if a is not None])
 
-def write_snapshot(root, dataset, size, seed, vocab, milestone, acc, tasks=None, tokens=None, pairs=None, folder=None):
+def write_snapshot(root, dataset, size, seed, vocab, milestone, acc, tasks=None, tokens=None, pairs=None, folder=None, anchor=None):
     "A `blimp_results.json` (and per-pair scores) where the BLiMP stage puts it, or in `folder` under the seed's folder."
     meta = dict(dataset=dataset, model_config=size, seed=seed, vocab_size=vocab, milestone=milestone)
     d = results_dir(root, meta) if folder is None else results_dir(root, meta).parent/folder
     d.mkdir(parents=True, exist_ok=True)
     res = {'blimp': {'acc,none': acc, 'acc_stderr,none': 0.01, 'alias': 'blimp'}}
     res.update({f'blimp_{k}': {'acc,none': v, 'acc_stderr,none': 0.01, 'alias': f' - blimp_{k}'} for k, v in (tasks or {}).items()})
-    cfg = {'dataset': dataset, 'model_config': size, 'seed': seed, 'vocab_size': vocab, 'milestone': milestone, 'tokens_seen': tokens}
+    cfg = {'dataset': dataset, 'model_config': size, 'seed': seed, 'vocab_size': vocab, 'milestone': milestone, 'tokens_seen': tokens, 'anchor': anchor}
     (d/RESULTS_FILE).write_text(json.dumps({'results': res, 'groups': {'blimp': res['blimp']}, 'config': cfg}))
     if pairs is not None:
         task, good, bad = pairs
@@ -79,7 +81,7 @@ def test_constant_accuracies_give_nan_with_a_note():
     assert math.isnan(c['spearman']) and math.isnan(c['r2']) and math.isnan(c['kendall_tau_b'])
     assert 'same accuracy at this milestone' in c['note'] and c['decision_accuracy'] == 0.5
     c = correlations([.6, .7, .8], [.9, .9, .9])
-    assert math.isnan(c['spearman']) and 'same final accuracy' in c['note'] and math.isnan(c['decision_accuracy'])
+    assert math.isnan(c['spearman']) and 'same accuracy at the end point' in c['note'] and math.isnan(c['decision_accuracy'])
 
 # ---------------------------------------------------------------- the reference tables
 
@@ -201,7 +203,7 @@ def test_read_table_ok(tmp_path):
     ([('d', '20m', 'half', 8000, 0, .5)], OVERALL_COLUMNS, "line 2, column 'milestone'"),
     ([('d', '20m', 'final', 'big', 0, .5)], OVERALL_COLUMNS, "line 2, column 'vocab_size': not an integer"),
     ([('d', '', 'final', 8000, 0, .5)], OVERALL_COLUMNS, "line 2, column 'model_size': empty value"),
-    ([('d', '20m', '25', 8000, 0, .5), ('d', '20m', '50', 8000, 0, .6)], OVERALL_COLUMNS, "no 'final' rows"),
+    ([('d', '20m', '25', 8000, 0, .5), ('d', '20m', '25', 8000, 1, .6)], OVERALL_COLUMNS, "no 'final' rows in column 'milestone' and only one milestone (25)"),
     ([('d', '20m', 'final', 8000, 0, .5), ('d', '20m', 'final', 8000, 0, .6)], OVERALL_COLUMNS, "line 3: duplicate of line 2"),
 ])
 def test_read_table_errors_name_file_and_column(tmp_path, rows, columns, msg):
@@ -306,6 +308,96 @@ def test_analysis_writes_tables_atomically(tmp_path):
     pd.testing.assert_frame_equal(read_table(p), t)
     assert [f.name for f in tmp_path.iterdir()] == ['t.csv']   # no temporary file left
 
+# ---------------------------------------------------------------- the end point: a real final, or the last anchor
+
+ANCHORS = ('0.025', '0.05', '0.1')
+# 4 runs (vocab x seed). At 0.05 and 0.1 they rank alike; a real final (a full run) ranks them otherwise.
+ACC = {(512, 0): (.50, .55, .60, .70), (512, 1): (.52, .57, .62, .69), (1024, 0): (.51, .60, .66, .73), (1024, 1): (.53, .58, .64, .74)}
+
+def anchor_tree(root, final:str, pairs:bool=True, runs=ACC):
+    """An anchor grid's results. `final`: 'copy' (anchor mode as it was: the 0.1 snapshot scored again, nothing recording an anchor),
+    'anchor' (the same, with config.anchor recorded), 'none' (an anchor-only grid) or 'real' (a full run's: anchor -1, more tokens)."""
+    task = ['wh_island'] * 50 + ['passive_1'] * 50
+    def scores(acc): return task, (np.arange(100) < round(acc * 100)).astype(float), np.full(100, .5)
+    for (vocab, seed), accs in runs.items():
+        for m, acc in zip(ANCHORS, accs):
+            write_snapshot(root, 'synthetic', 'tiny', seed, vocab, m, acc, {'wh_island': acc + .02, 'passive_1': acc - .02}, tokens=float(m) * 1e6,
+                           pairs=scores(acc) if pairs else None, anchor=None if final == 'copy' else float(m))
+        if final == 'none': continue
+        acc, tokens, anchor = (accs[3], 2e5, -1) if final == 'real' else (accs[2], 1e5, None if final == 'copy' else .1)
+        write_snapshot(root, 'synthetic', 'tiny', seed, vocab, 'final', acc, {'wh_island': acc + .02, 'passive_1': acc - .02}, tokens=tokens,
+                       pairs=scores(acc) if pairs else None, anchor=anchor)
+    return root
+
+@pytest.mark.parametrize('final,reason', [('copy', 'same tokens_seen and per-pair decisions'), ('anchor', 'config.anchor = 0.1'), ('none', None)])
+def test_last_anchor_is_the_end_point_without_a_real_final(tmp_path, final, reason):
+    "A `final` that is the last anchor's checkpoint (or none at all): no row compares a checkpoint with itself, and the summary says why."
+    out = tmp_path/'out'
+    r = analyze(anchor_tree(tmp_path/'res', final), out, n_boot=50, png=False, progress=False)
+    res = r['results']
+    assert end_point(res.overall) == '0.1' and 'final' not in set(res.overall.milestone) and 'final' not in set(res.tasks.milestone)
+    assert res.copies.reason.tolist() == ([reason] * 4 if reason else [])
+    assert len(pd.read_csv(out/'final_copies.csv')) == (4 if reason else 0)
+    ep = pd.read_csv(out/'early_prediction.csv', dtype={'milestone': str})
+    assert set(ep.milestone) == {'0.025', '0.05'}   # the end point is compared with nothing
+    sp = pd.read_csv(out/'blimp_global_spearman.csv', dtype={'milestone': str})
+    assert sp.milestone.tolist() == ['0.025', '0.05'] and sp['global'].tolist() == pytest.approx([stats.spearmanr([.50, .52, .51, .53], [.60, .62, .66, .64])[0], 1])
+    g = ep[ep.scope == 'global'].set_index('milestone')
+    assert g.budget_m.eq(0.1).all() and g.budget_share.tolist() == pytest.approx([.25, .5])   # shares of the end point's budget
+    em = pd.read_csv(out/'earliest_milestone.csv', dtype={'milestone': str}).set_index(['scope', 'group', 'criterion'])
+    assert em.loc[('global', 'all', 'spearman'), 'milestone'] == '0.05' and em.loc[('global', 'all', 'spearman'), 'compute_saving'] == pytest.approx(.5)
+    md = (out/'summary.md').read_text()
+    assert 'No run has a final checkpoint of its own' in md and 'so the last anchor, 100K tokens, is the end point: it is left out of the tables below' in md
+    assert (reason in md) if reason else 'from a separate full run' in md
+    assert 'ρ first reaches 0.9 at **50K** tokens' in md and '50.0% of the token budget of the end point (100K)' in md and '| 100K |' not in md
+
+def test_real_final_is_the_end_point(tmp_path):
+    "A full run's `final` (anchor -1, more tokens seen) is used: every anchor, the last one too, is compared with it."
+    r = analyze(anchor_tree(tmp_path/'res', 'real'), tmp_path/'out', n_boot=50, png=False, progress=False)
+    res, ep = r['results'], r['early_prediction']
+    assert end_point(res.overall) == 'final' and res.copies.empty and res.final_tokens.tokens_seen.eq(2e5).all()
+    g = ep[ep.scope == 'global'].set_index('milestone')
+    assert g.index.tolist() == list(ANCHORS) and g.budget_m.eq(0.2).all()
+    assert g.loc['0.1', 'spearman'] == pytest.approx(stats.spearmanr([.60, .62, .66, .64], [.70, .69, .73, .74])[0]) and g.loc['0.1', 'spearman'] < 1
+    md = (tmp_path/'out'/'summary.md').read_text()
+    assert 'end point' not in md and 'milestones 25K to 100K tokens and final.' in md and '| 100K | 4 | 0.60 |' in md
+
+def test_some_finals_copies_others_real(tmp_path, capsys):
+    "Runs whose `final` is a copy have no final of their own: they are left out, the others compared with their real finals."
+    anchor_tree(tmp_path/'res', 'real', runs={k: v for k, v in ACC.items() if k[0] == 512})
+    anchor_tree(tmp_path/'res', 'copy', runs={k: v for k, v in ACC.items() if k[0] == 1024})
+    r = analyze(tmp_path/'res', tmp_path/'out', n_boot=20, png=False, progress=False)
+    res, ep = r['results'], r['early_prediction']
+    assert end_point(res.overall) == 'final' and res.copies.vocab_size.tolist() == [1024, 1024]
+    assert ep[ep.scope == 'global'].n_runs.eq(2).all()
+    assert "The `final` of 2 run(s) is the same checkpoint as its 100K milestone (same tokens_seen and per-pair decisions; see `final_copies.csv`), " \
+           "so those runs have no final of their own and are left out of the statistics." in (tmp_path/'out'/'summary.md').read_text()
+    assert main(['analyze', '--results', str(tmp_path/'res'), '--out', str(tmp_path/'o2'), '--bootstrap', '0', '--no-png']) == 0
+    assert '2 final(s) set aside as copies of a milestone' in capsys.readouterr().out
+
+def test_copies_found_by_per_task_scores_in_tables(tmp_path, capsys):
+    "Tables say nothing of tokens or anchors: a `final` equal to a milestone on every task is a copy; an overall accuracy alone decides nothing."
+    res = gather(anchor_tree(tmp_path/'res', 'none', pairs=False), progress=False)
+    fin = res.overall[res.overall.milestone == '0.1'].assign(milestone='final')
+    overall = pd.concat([res.overall, fin]); tasks = pd.concat([res.tasks, res.tasks[res.tasks.milestone == '0.1'].assign(milestone='final')])
+    write_table(overall, tmp_path/'o_overall.csv'); write_table(tasks, tmp_path/'o_tasks.csv')
+    r = load_results(tmp_path/'o_overall.csv', tmp_path/'o_tasks.csv')
+    assert r.copies.reason.tolist() == ['same per-task accuracies'] * 4 and end_point(r.overall) == '0.1'
+    assert load_results(tmp_path/'o_overall.csv').copies.empty   # overall accuracies alone: no evidence, the final is kept
+    assert main(['analyze', '--results', str(tmp_path/'o_overall.csv'), '--out', str(tmp_path/'o'), '--bootstrap', '0', '--no-png']) == 0
+    assert 'the last anchor, 100K tokens, is the end point' in capsys.readouterr().out
+
+def test_find_copies_rules():
+    t = runs_table({0: [.5, .6, .6], 1: [.5, .7, .7]})
+    tasks = t.assign(task='x')[TASK_COLUMNS]
+    meta = t[RUN + ['milestone']].assign(tokens_seen=[25e6, 50e6, 50e6] * 2, anchor=math.nan)
+    assert find_copies(t, tasks).milestone.tolist() == ['50', '50']
+    assert find_copies(t, tasks, meta.assign(tokens_seen=[25e6, 50e6, 60e6] * 2)).empty   # the final saw more tokens
+    assert find_copies(t, tasks, meta.assign(anchor=[25., 50., -1.] * 2)).empty   # a full run's final vs an anchor run's milestone
+    assert find_copies(t, tasks.assign(acc=[.5, .6, .61, .5, .7, .71])).empty   # a task differs
+    assert find_copies(t, meta=meta).reason.tolist() == ['same tokens_seen and accuracy'] * 2
+    assert find_copies(t).empty
+
 # ---------------------------------------------------------------- phenomena
 
 def test_phenomenon_groups():
@@ -390,13 +482,136 @@ def test_cli_subprocess(tmp_path):
     r = run_cli('analyze', '--results', tmp_path/'none.csv', '--out', tmp_path/'o')
     assert r.returncode == 2 and 'no such results folder or CSV' in r.stderr and 'Traceback' not in r.stderr
 
-# ---------------------------------------------------------------- the published tables
+# ---------------------------------------------------------------- the published tables (not shipped: read from a folder, or downloaded and cached)
+# No test touches the network: `cache` makes every download fail unless a test serves the files itself.
 
-def test_reference_results(shared_data, tmp_path):
-    ref = shared_data/'reference-results'
-    res = load_results(ref/'blimp_all_overall.csv', ref/'blimp_all_tasks.csv')
+OVERALL, TASKS = 'blimp_all_overall.csv', 'blimp_all_tasks.csv'
+
+@pytest.fixture
+def published(shared_data):
+    "The workplace's copy of the original study's tables (skipped where ../shared is absent)."
+    return shared_data/'reference-results'
+
+_real_download = lmeff.report._download
+
+@pytest.fixture
+def downloads(monkeypatch):
+    "The URLs downloaded; every download fails (no network in the tests) unless a test `serve`s the files."
+    calls = []
+    def offline(url, timeout=60): calls.append(url); raise urllib.error.URLError('no network in the tests')
+    monkeypatch.setattr(lmeff.report, '_download', offline)
+    return calls
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch, downloads):
+    "An empty per-user cache (`$LMEFF_CACHE`), offline."
+    monkeypatch.setenv('LMEFF_CACHE', str(tmp_path/'lmeff-cache'))
+    return reference_cache()
+
+def serve(monkeypatch, downloads:list, files:dict):
+    "Downloads answer from `files` (name -> bytes), recorded in `downloads`."
+    def download(url, timeout=60):
+        downloads.append(url)
+        return files[url.rsplit('/', 1)[1]]
+    monkeypatch.setattr(lmeff.report, '_download', download)
+
+def in_cache(cache): return sorted(p.name for p in cache.iterdir()) if cache.exists() else []
+
+def test_reference_is_pinned():
+    assert lmeff.report.REFERENCE_COMMIT == 'e93c1e11d0b8f85a86b80a65e8affcf23d79c5ef'
+    assert lmeff.report.REFERENCE_URL == ('https://raw.githubusercontent.com/andreasparaskeva/lm-efficient-analysis/'
+                                         'e93c1e11d0b8f85a86b80a65e8affcf23d79c5ef/results/data/')
+    assert lmeff.report.REFERENCE_SHA256 == {OVERALL: '89fef53db5e2920725002a511ed93ef341e519d128e62719f727befbcb3dd6b9',
+                                             TASKS: 'd8b9c381a2c2cf691f89694763db40098bf956ac1566f692b10644b5895671c3'}
+
+def test_reference_cache_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv('LMEFF_CACHE', str(tmp_path))
+    assert reference_cache() == tmp_path/'reference'
+    monkeypatch.delenv('LMEFF_CACHE'); monkeypatch.setenv('HOME', str(tmp_path/'home'))
+    assert reference_cache() == tmp_path/'home'/'.cache'/'lmeff'/'reference'
+
+def test_the_tables_are_not_shipped():
+    "The upstream repository has no licence: its tables must not be in the package or its build files."
+    from conftest import ROOT
+    assert not (ROOT/'lmeff'/'reference').exists() and not list((ROOT/'lmeff').rglob('blimp_all_*'))
+    assert 'lmeff/reference' not in (ROOT/'MANIFEST.in').read_text() and 'lmeff.reference' not in (ROOT/'setup.py').read_text()
+
+def test_fetch_downloads_checks_and_caches(cache, monkeypatch, downloads):
+    "A table that is not cached is downloaded from the pinned commit once, checked against its sha256 and written to the cache."
+    data = b'dataset,model_size,milestone,vocab_size,seed,acc\n'
+    monkeypatch.setitem(lmeff.report.REFERENCE_SHA256, OVERALL, hashlib.sha256(data).hexdigest())
+    serve(monkeypatch, downloads, {OVERALL: data})
+    p = fetch_reference(OVERALL)
+    assert p == cache/OVERALL and p.read_bytes() == data and in_cache(cache) == [OVERALL]   # no temporary file left
+    assert downloads == [lmeff.report.REFERENCE_URL + OVERALL]
+    assert fetch_reference(OVERALL) == p and len(downloads) == 1   # cached: not downloaded again
+    p.write_bytes(b'damaged')   # a cached copy with the wrong bytes is fetched again
+    with pytest.warns(UserWarning, match='cached copy is not the published file'): assert fetch_reference(OVERALL).read_bytes() == data
+    assert len(downloads) == 2
+
+def test_a_tampered_download_is_refused_and_not_cached(cache, monkeypatch, downloads):
+    serve(monkeypatch, downloads, {OVERALL: b'dataset,model_size,milestone,vocab_size,seed,acc\nd,20m,final,8000,0,0.99\n', TASKS: b''})
+    for name in (OVERALL, TASKS):
+        with pytest.raises(LmeffError) as e: fetch_reference(name)
+        msg = str(e.value)
+        assert (lmeff.report.REFERENCE_URL + name in msg and f'not the published {name}' in msg and lmeff.report.REFERENCE_SHA256[name] in msg
+                and 'not cached' in msg and '--reference PATH' in msg and 'reference_results(path=PATH)' in msg)
+    assert in_cache(cache) == []
+    with pytest.raises(LmeffError, match='not the published blimp_all_overall.csv'): reference_results()
+    assert in_cache(cache) == []
+
+def test_a_failed_download_is_a_clear_error(cache, tmp_path, capsys):
+    with pytest.raises(LmeffError) as e: reference_results()
+    msg = str(e.value)
+    assert msg.startswith(f"could not download the original study's {OVERALL} from {lmeff.report.REFERENCE_URL}{OVERALL}")
+    assert 'no network in the tests' in msg and '--reference PATH' in msg and in_cache(cache) == []
+    assert main(['analyze', '--reference', '--out', str(tmp_path/'o'), '--bootstrap', '0', '--no-png']) == 2
+    err = capsys.readouterr().err
+    assert 'lmeff analyze: error: could not download' in err and 'Traceback' not in err and not (tmp_path/'o').exists()
+
+def test_reference_results_reads_the_given_folder(cache, published, tmp_path, downloads):
+    "With a folder, the tables are read from there: no download, nothing cached."
+    res = reference_results(published)
+    assert len(res.overall) == 694 and len(res.tasks) == 46498 and Path(res.source) == published/OVERALL
+    assert downloads == [] and in_cache(cache) == []
+    (tmp_path/'only').mkdir(); (tmp_path/'only'/OVERALL).write_bytes((published/OVERALL).read_bytes())
+    with pytest.warns(UserWarning, match='no blimp_all_tasks.csv there'): res = reference_results(tmp_path/'only')
+    assert res.tasks is None and len(res.overall) == 694
+    assert reference_results(tmp_path/'only', tasks=False).tasks is None   # nothing asked for, nothing to warn about
+    with pytest.raises(LmeffError, match='no blimp_all_overall.csv there'): reference_results(tmp_path/'none')
+    with pytest.raises(LmeffError, match='give the folder that holds it'): reference_results(published/OVERALL)
+    (tmp_path/'edited').mkdir(); (tmp_path/'edited'/OVERALL).write_text((published/OVERALL).read_text().replace('0.', '0.0', 1))
+    with pytest.warns(UserWarning, match="not the published file.*not the original study's"): reference_results(tmp_path/'edited', tasks=False)
+
+def test_reference_results_downloads_into_the_cache(cache, published, monkeypatch, downloads):
+    "Without a folder: the published files are downloaded once (here served from ../shared), verified and cached."
+    serve(monkeypatch, downloads, {n: (published/n).read_bytes() for n in (OVERALL, TASKS)})
+    res = reference_results()
+    assert downloads == [lmeff.report.REFERENCE_URL + n for n in (OVERALL, TASKS)] and in_cache(cache) == [OVERALL, TASKS]
+    assert all((cache/n).read_bytes() == (published/n).read_bytes() for n in (OVERALL, TASKS))
+    assert len(res.overall) == 694 and len(res.tasks) == 46498
+    again = reference_results()
+    assert len(downloads) == 2 and Path(again.source) == cache/OVERALL   # from the cache
+    pd.testing.assert_frame_equal(again.tasks, res.tasks)
+    assert reference_results(tasks=False).tasks is None and len(downloads) == 2
+
+def test_reference_download_by_urllib_from_a_file_url(cache, published, monkeypatch):
+    "The real download function (urllib.request), pointed at a file:// copy of the repository's folder."
+    monkeypatch.setattr(lmeff.report, '_download', _real_download)
+    monkeypatch.setattr(lmeff.report, 'REFERENCE_URL', published.as_uri() + '/')
+    assert fetch_reference(OVERALL).read_bytes() == (published/OVERALL).read_bytes() and in_cache(cache) == [OVERALL]
+    monkeypatch.setattr(lmeff.report, 'REFERENCE_URL', (cache.parent/'nowhere').as_uri() + '/')
+    with pytest.raises(LmeffError, match=f"could not download the original study's {TASKS} from file://"): fetch_reference(TASKS)
+    assert in_cache(cache) == [OVERALL]
+
+def test_reference_results(tmp_path, published):
+    "The original study's numbers, recomputed from its published tables."
+    res = reference_results(published)
     assert len(res.overall) == 694 and len(res.tasks) == 46498 and len(res.overall[RUN].drop_duplicates()) == 54
     assert len(res.missing) == 8 and (res.missing.milestone != 'final').all()
+    assert res.copies.empty and end_point(res.overall) == 'final'   # their finals are real: separately trained checkpoints
+    wide = res.overall.pivot(index=RUN, columns='milestone', values='acc')
+    assert (wide['final'] != wide['2000']).all() and (wide['final'] - wide['2000']).mean() * 100 == pytest.approx(0.69, abs=0.01)
     assert set(res.tasks.task.map(phenomenon)) == set(PHENOMENA)   # every published task name maps to a group
     r = analyze(res, tmp_path, n_boot=100, png=False, progress=False)
     sp, r2 = r['spearman'], r['r2']
@@ -407,6 +622,20 @@ def test_reference_results(shared_data, tmp_path):
     assert em.loc[('global', 'all', 'spearman'), 'milestone'] == '500'
     for f in ['blimp_global_spearman.csv', 'blimp_global_r2.csv', 'early_prediction.csv', 'summary.md', 'figures/tasks.html']:
         assert (tmp_path/f).is_file()
+    assert 'end point' not in (tmp_path/'summary.md').read_text()
+
+def test_cli_reference(tmp_path, capsys, cache, published, monkeypatch, downloads):
+    expected = 'earliest milestone with ρ >= 0.9: 500 (25.0% of the final token budget)'
+    assert main(['analyze', '--reference', str(published), '--out', str(tmp_path/'o'), '--bootstrap', '0', '--no-png']) == 0
+    out = capsys.readouterr().out
+    assert '694 snapshots of 54 runs; 8 missing' in out and expected in out and downloads == []
+    serve(monkeypatch, downloads, {n: (published/n).read_bytes() for n in (OVERALL, TASKS)})   # no PATH: the cache, filled by a download
+    assert main(['analyze', '--reference', '--out', str(tmp_path/'o2'), '--bootstrap', '0', '--no-png']) == 0
+    out, err = capsys.readouterr()
+    assert expected in out and len(downloads) == 2 and f"downloading the original study's {OVERALL} from {lmeff.report.REFERENCE_URL}" in err
+    assert (tmp_path/'o2'/'figures'/'tasks.html').is_file()
+    assert main(['analyze', '--reference', str(published), '--tasks', 't.csv', '--out', str(tmp_path/'o3')]) == 2
+    assert '--tasks goes with --results' in capsys.readouterr().err
 
 def test_pair_resampling_within_tasks():
     rng = np.random.default_rng(0)

@@ -1,4 +1,4 @@
-"BLiMP scoring: exact against the model's own logits, batch-invariant, lm-eval-style results, run-level scoring, errors."
+"BLiMP scoring: exact against the model's own logits, batch-invariant, lm-eval-style results with provenance, run-level scoring, errors."
 import json, math, shutil
 import numpy as np, pandas as pd, pytest, torch
 from lmeff.config import LmeffError
@@ -6,8 +6,8 @@ from lmeff.model import init_random
 from lmeff.blimp_tasks import BLIMP_TASKS, phenomenon
 from lmeff.blimp import (PAIR_COLUMNS, load_blimp, read_blimp_file, load_model, sentence_logprobs, score_model,
                          compare_scores, blimp_results, stderr, write_results, load_pair_logprobs, score_run, run_snapshots,
-                        )
-from lmeff.store import results_dir, RESULTS_FILE, PAIRS_FILE
+                         pairs_sha256)
+from lmeff.store import results_dir, sha256_file, RESULTS_FILE, PAIRS_FILE
 from lmeff.cli import main
 from conftest import SHARED_DATA, run_cli
 from helpers import tiny_tokenizer
@@ -47,7 +47,7 @@ def real_model(real_pairs, tmp_path_factory):
 
 def direct_logprob(model, tok, sentence):
     "log p(sentence | <s>) from the HF model's logits, one sentence alone, full log-softmax."
-    ids = [tok.bos_token_id] + tok.encode(sentence, add_special_tokens=False)
+    ids = [tok.token_to_id('<s>')] + tok.encode(sentence, add_special_tokens=False).ids
     with torch.no_grad(): logits = model(torch.tensor([ids])).logits[0].double()
     return torch.log_softmax(logits[:-1], -1).gather(1, torch.tensor(ids[1:])[:, None]).sum().item()
 
@@ -145,9 +145,9 @@ def test_scores_do_not_depend_on_batch_size_or_order(real_pairs, real_model):
 
 def test_first_word_is_scored_given_bos(toy_model):
     model, tok = load_model(toy_model, device='cpu')
-    w1, w2 = tok.encode(' cat', add_special_tokens=False), tok.encode(' runs', add_special_tokens=False)
+    w1, w2 = tok.encode('cat', add_special_tokens=False).ids, tok.encode(' runs', add_special_tokens=False).ids
     assert len(w1) == len(w2) == 1
-    with torch.no_grad(): lp = torch.log_softmax(model(torch.tensor([[tok.bos_token_id, w1[0]]])).logits[0].double(), -1)
+    with torch.no_grad(): lp = torch.log_softmax(model(torch.tensor([[tok.token_to_id('<s>'), w1[0]]])).logits[0].double(), -1)
     one, two = sentence_logprobs(model, tok, ['cat', 'cat runs'])
     assert abs(one - lp[0, w1[0]].item()) < 1e-5                       # log p(cat | <s>): the first word counts
     assert abs(two - (lp[0, w1[0]] + lp[1, w2[0]]).item()) < 1e-5      # and nothing after the last word (no </s>)
@@ -155,11 +155,12 @@ def test_first_word_is_scored_given_bos(toy_model):
 
 def test_other_architectures_use_their_full_forward(tmp_path):
     from transformers import GPT2Config, GPT2LMHeadModel
-    from lmeff.tokens import load_tokenizer
-    tok = load_tokenizer(tiny_tokenizer(tmp_path/'tok.json', 300))
+    from lmeff.tokens import load_encoder, save_tokenizer_files
+    tj = tiny_tokenizer(tmp_path/'tok.json', 300)
     torch.manual_seed(0)
-    GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2, bos_token_id=1)).save_pretrained(tmp_path/'gpt2')
-    tok.save_pretrained(tmp_path/'gpt2')
+    GPT2LMHeadModel(GPT2Config(vocab_size=load_encoder(tj).get_vocab_size(), n_positions=64, n_embd=32, n_layer=2, n_head=2,
+                               bos_token_id=1)).save_pretrained(tmp_path/'gpt2')
+    save_tokenizer_files(tj, tmp_path/'gpt2')
     model, tok = load_model(tmp_path/'gpt2', device='cpu')
     sents = ['the cat sees the dogs', 'a dog that the cats see runs', 'the girls like herself', 'dogs']
     got = sentence_logprobs(model, tok, sents, batch_size=3)
@@ -278,23 +279,69 @@ def test_model_errors(tmp_path, toy_model):
     shutil.copytree(toy_model, tmp_path/'notok'); (tmp_path/'notok'/'tokenizer.json').unlink()
     with pytest.raises(LmeffError, match='no tokenizer.json'): load_model(tmp_path/'notok')
 
-def test_hub_models_load_at_a_revision(monkeypatch, toy_model):
-    import transformers
-    from lmeff.tokens import load_tokenizer
+def test_hub_models_load_at_a_revision(monkeypatch, toy_model, tmp_path):
+    "A Hub repo is scored from its files at the revision, downloaded once: the same encoder, weights and provenance as locally."
+    import huggingface_hub
     seen = []
-    def fake(kind):
-        def from_pretrained(repo, revision=None, **kw):
-            seen.append((kind, repo, revision))
-            if repo == 'me/missing': raise OSError('404 not found')
-            return load_tokenizer(toy_model) if kind == 'tok' else transformers.LlamaForCausalLM.from_pretrained(toy_model, **kw)
-        return classmethod(lambda cls, *a, **k: from_pretrained(*a, **k))
-    monkeypatch.setattr(transformers.AutoTokenizer, 'from_pretrained', fake('tok'))
-    monkeypatch.setattr(transformers.AutoModelForCausalLM, 'from_pretrained', fake('model'))
+    def fake_snapshot_download(repo, revision=None, allow_patterns=None):
+        seen.append((repo, revision))
+        if repo == 'me/missing': raise OSError('404 not found')
+        cache = tmp_path/'hub'/repo.replace('/', '--')/str(revision)
+        if not cache.exists(): shutil.copytree(toy_model, cache)
+        return str(cache)
+    monkeypatch.setattr(huggingface_hub, 'snapshot_download', fake_snapshot_download)
     model, tok = load_model('me/synthetic-tiny-tok300', revision='seed-0-tokens-25M', device='cpu')
-    assert seen == [('tok', 'me/synthetic-tiny-tok300', 'seed-0-tokens-25M'), ('model', 'me/synthetic-tiny-tok300', 'seed-0-tokens-25M')]
+    assert seen == [('me/synthetic-tiny-tok300', 'seed-0-tokens-25M')]
     assert next(model.parameters()).dtype == torch.float32
+    local_model, local_tok = load_model(toy_model, device='cpu')
+    assert tok.to_str() == local_tok.to_str()
+    pairs = load_blimp(write_toy(tmp_path/'blimp'))
+    _, hub = score_model_to_json(tmp_path/'hub.json', 'me/synthetic-tiny-tok300', pairs, revision='seed-0-tokens-25M')
+    _, local = score_model_to_json(tmp_path/'local.json', toy_model, pairs)
+    assert hub['results'] == local['results'] and hub['config']['revision'] == 'seed-0-tokens-25M'
+    keys = ('weights_sha256', 'tokenizer_sha256', 'blimp_sha256')
+    assert {k: hub['config'][k] for k in keys} == {k: local['config'][k] for k in keys}
     with pytest.raises(LmeffError, match=r'me/missing: no such local folder, and loading it from the Hugging Face Hub at revision r1 failed \(404'):
         load_model('me/missing', revision='r1')
+
+def score_model_to_json(out, model, pairs, **kw):
+    from lmeff.blimp import score_model_to
+    return score_model_to(model, pairs, out, device='cpu', **kw)
+
+def test_results_record_what_was_scored(tmp_path, toy_model):
+    "Versions, device, dtype and the SHA-256 of the weights, the tokenizer and the pairs: any change to what was scored shows."
+    import tokenizers, transformers, lmeff
+    pairs = load_blimp(write_toy(tmp_path/'blimp'))
+    _, res = score_model_to_json(tmp_path/'a.json', toy_model, pairs)
+    cfg = json.loads((tmp_path/'a.json').read_text())['config']
+    assert cfg == res['config']
+    assert (cfg['lmeff_version'], cfg['torch_version'], cfg['transformers_version'], cfg['tokenizers_version']) == (
+        lmeff.__version__, torch.__version__, transformers.__version__, tokenizers.__version__)
+    assert (cfg['device'], cfg['dtype']) == ('cpu', 'fp32')
+    assert cfg['weights_sha256'] == {'model.safetensors': sha256_file(toy_model/'model.safetensors')}
+    assert cfg['tokenizer_sha256'] == sha256_file(toy_model/'tokenizer.json') == sha256_file(toy_model.parent/'tok.json')
+    assert cfg['blimp_sha256'] == pairs_sha256(pairs) and len(cfg['blimp_sha256']) == 64
+    # the pairs' hash follows the pairs scored: their sentences, ids and order, not the columns scoring ignores
+    assert pairs_sha256(pairs.assign(field='other', linguistics_term='other')) == cfg['blimp_sha256']
+    for changed in (pairs.assign(sentence_good=pairs.sentence_good.str.replace('cat', 'cats')), pairs.iloc[::-1],
+                    pairs.assign(pairID=pairs.pairID + 'x'), pairs.iloc[1:]):
+        assert pairs_sha256(changed) != cfg['blimp_sha256']
+    other = tmp_path/'other'; shutil.copytree(toy_model, other)
+    init_random('tiny', None, seed=1, out=tmp_path/'seed1', tokenizer=toy_model, seq_length=64)
+    shutil.copy(tmp_path/'seed1'/'model.safetensors', other/'model.safetensors')
+    _, res2 = score_model_to_json(tmp_path/'b.json', other, pairs)
+    assert res2['config']['weights_sha256'] != cfg['weights_sha256'] and res2['config']['tokenizer_sha256'] == cfg['tokenizer_sha256']
+
+def test_a_tokenizer_saved_without_prefix_space_scores_the_same(tmp_path, toy_model):
+    "transformers 4.5x saves tokenizer.json with the prefix space off: scoring such a snapshot still encodes as training did."
+    old = tmp_path/'old'; shutil.copytree(toy_model, old)
+    tj = json.loads((old/'tokenizer.json').read_text())
+    assert tj['pre_tokenizer']['add_prefix_space'] is True
+    tj['pre_tokenizer']['add_prefix_space'] = False
+    (old/'tokenizer.json').write_text(json.dumps(tj))
+    pairs = load_blimp(write_toy(tmp_path/'blimp'))
+    (m1, t1), (m2, t2) = load_model(toy_model, device='cpu'), load_model(old, device='cpu')
+    pd.testing.assert_frame_equal(score_model(m2, t2, pairs), score_model(m1, t1, pairs))
 
 # --- command line ----------------------------------------------------------------------------------
 
@@ -308,6 +355,7 @@ def test_cli_one_model(tmp_path, toy_model, capsys):
     assert rc == 0 and 'BLiMP accuracy' in out and 'over 5 pairs' in out, err
     d = json.loads((tmp_path/'res'/RESULTS_FILE).read_text())
     assert d['config']['model'] == str(toy_model) and d['config']['blimp'] == str(blimp) and d['config']['dtype'] == 'fp32'
+    assert d['config']['blimp_sha256'] == pairs_sha256(load_blimp(blimp)) and d['config']['device'] == 'cpu'
     assert cli('--model', toy_model, '--blimp-dir', blimp, '--out', tmp_path/'one.json', '--device', 'cpu') == 0
     assert json.loads((tmp_path/'one.json').read_text())['results'] == d['results']   # batch size changes nothing
     assert (tmp_path/PAIRS_FILE).is_file()

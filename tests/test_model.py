@@ -2,7 +2,7 @@ import json, pytest, torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from lmeff.config import MODEL_SIZES, register_model_size, n_params
 from lmeff.model import llama_config, build_model, init_random
-from lmeff.tokens import load_tokenizer
+from lmeff.tokens import load_encoder, load_tokenizer
 from lmeff.store import random_init_dir, sha256_file
 from lmeff.config import LmeffError
 from transformers import LlamaForCausalLM
@@ -71,6 +71,9 @@ def test_no_partial_folder_after_a_failed_write(tmp_path, monkeypatch):
 def test_init_with_tokenizer_is_a_complete_model(tmp_path):
     tj = tiny_tokenizer(tmp_path/'tokenizer_300.json', 300)
     out = init_random('tiny', None, 0, tmp_path/'init', tokenizer=tj, seq_length=64)
+    assert (out/'tokenizer.json').read_bytes() == tj.read_bytes()          # the data stage's file, byte for byte
+    assert json.loads((out/'tokenizer_config.json').read_text())['add_prefix_space'] is True
+    assert json.loads((out/'special_tokens_map.json').read_text()) == {'pad_token': '<pad>', 'bos_token': '<s>', 'eos_token': '</s>'}
     tok = AutoTokenizer.from_pretrained(out)
     model = AutoModelForCausalLM.from_pretrained(out)
     assert model.config.vocab_size == len(tok) <= 300
@@ -78,6 +81,11 @@ def test_init_with_tokenizer_is_a_complete_model(tmp_path):
     assert (tok.pad_token_id, tok.bos_token_id, tok.eos_token_id) == (0, 1, 2)
     ids = tok('the cat sees', return_tensors='pt').input_ids
     assert model(ids).logits.shape == (1, ids.shape[1], len(tok))
+    enc = load_encoder(tj)
+    for hf in (tok, load_tokenizer(out), load_tokenizer(tj)):             # prefix space on: "the" at the start is " the"
+        assert hf('the cat sees', add_special_tokens=False).input_ids == hf(' the cat sees', add_special_tokens=False).input_ids \
+            == enc.encode('the cat sees', add_special_tokens=False).ids
+        assert json.loads(hf.backend_tokenizer.pre_tokenizer.__getstate__())['add_prefix_space'] is True
 
 def test_tokenizer_vocab_mismatch(tmp_path):
     tj = tiny_tokenizer(tmp_path/'tokenizer_300.json', 300)
@@ -89,6 +97,9 @@ def test_load_tokenizer_errors(tmp_path):
     with pytest.raises(LmeffError, match='no such tokenizer'): load_tokenizer(tmp_path/'missing.json')
     (tmp_path/'bad.json').write_text('{not json')
     with pytest.raises(LmeffError, match='not a tokenizers JSON'): load_tokenizer(tmp_path/'bad.json')
+    with pytest.raises(LmeffError, match='not a tokenizers JSON'): init_random('tiny', None, 0, tmp_path/'init', tokenizer=tmp_path/'bad.json')
+    with pytest.raises(LmeffError, match='no tokenizer.json in this folder'): load_tokenizer(tmp_path)
+    assert not (tmp_path/'init').exists()
 
 def test_default_layout():
     assert str(random_init_dir('output', '20m', 16000, 2)) == 'output/models/random/llama-20m/tokenizer-16000-seed-2'

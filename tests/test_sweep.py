@@ -10,6 +10,7 @@ from conftest import run_cli
 
 HDR = ','.join(COLUMNS) + '\n'
 TINY = 'tiny,synthetic,5,16,1,32,"[0.004,0.008]",300\n' # a run of a few seconds
+FULL = 'tiny,synthetic,1,16,1,32,[-1],300\n' # its full run: the final of the pair
 PREP = ['--prep', 'synthetic:words=15000', '--prep', 'synthetic:n_pairs=10']
 
 def injected(path)->str:
@@ -32,16 +33,17 @@ def test_sweep_isolation_records_and_resume(tmp_path, capsys):
     "A row failing mid-run does not stop the others; the summary says why; a second sweep skips what finished and retries the rest."
     bad_source = tmp_path/'not-tinystories'; bad_source.mkdir(); (bad_source/'notes.txt').write_text('no train or valid file here')
     csv = tmp_path/'configs.csv'
-    csv.write_text(HDR + 'tiny,tinystories,5,16,1,32,"[0.004]",300\n' + TINY)
+    csv.write_text(HDR + 'tiny,tinystories,5,16,1,32,"[0.004]",300\n' + TINY + FULL)
     out, data = tmp_path/'out', tmp_path/'data'
     rc = main(['sweep', str(csv), '--seeds', '0', '--out', str(out), '--data-dir', str(data), *PREP,
                '--source', f'tinystories={bad_source}', '--threads', '1'])
     assert rc == 1   # a run failed
     s = pd.read_csv(out/'sweep_summary.csv').set_index('run_id')
     bad, good = 'tinystories-tiny-tok300-seq32-seed0', 'synthetic-tiny-tok300-seq32-seed0'
-    assert s.loc[bad, 'status'] == 'failed' and s.loc[good, 'status'] == 'ok'
+    full = 'synthetic-tiny-tok300-seq32-seed0-full'
+    assert s.loc[bad, 'status'] == 'failed' and s.loc[good, 'status'] == s.loc[full, 'status'] == 'ok'
     assert 'DataError' in s.loc[bad, 'reason'] and 'no train file' in s.loc[bad, 'reason'] and 'cell [' in s.loc[bad, 'reason']
-    assert 0.0 <= s.loc[good, 'final_synthetic'] <= 1.0
+    assert 0 <= s.loc[good, 'final_synthetic'] <= 1 and 0 <= s.loc[full, 'final_synthetic'] <= 1   # the anchor row's end point; the final
     assert json.loads((out/'sweep_summary.json').read_text())[0]['run_id'] in (bad, good)
     printed = capsys.readouterr().out
     assert 'failed' in printed and 'DataError' in printed
@@ -60,7 +62,7 @@ def test_sweep_isolation_records_and_resume(tmp_path, capsys):
     stamp = (run_dir/'final'/'milestone_meta.json').stat().st_mtime_ns
     s2 = sweep(csv, [0], out, data, sources={'tinystories': str(bad_source)}, analysis=False, progress=False,
                data_options={'synthetic': {'words': 15000, 'n_pairs': 10}}, torch_threads=1).set_index('run_id')
-    assert s2.loc[good, 'status'] == 'skipped' and s2.loc[bad, 'status'] == 'failed'
+    assert s2.loc[good, 'status'] == s2.loc[full, 'status'] == 'skipped' and s2.loc[bad, 'status'] == 'failed'
     assert (run_dir/'final'/'milestone_meta.json').stat().st_mtime_ns == stamp
 
 def test_invalid_input_exit_2_before_any_run(tmp_path, capsys):
@@ -120,7 +122,7 @@ def test_ray_executor_on_cpu(tmp_path):
 def test_ray_executor_real_run(tmp_path):
     "A real run notebook (data, training, scoring) as a Ray task."
     pytest.importorskip('ray')
-    (tmp_path/'c.csv').write_text(HDR + TINY)
+    (tmp_path/'c.csv').write_text(HDR + TINY + FULL)
     r = main(['sweep', str(tmp_path/'c.csv'), '--out', str(tmp_path/'out'), '--data-dir', str(tmp_path/'data'), '--executor', 'ray',
               '--threads', '1', *PREP])
     assert r == 0
@@ -131,14 +133,14 @@ def test_run_notebook_defaults_top_to_bottom(tmp_path):
     "What a user gets opening the run notebook in JupyterLab and running all cells."
     pm.execute_notebook(str(run_notebook()), str(tmp_path/'executed.ipynb'), cwd=str(tmp_path), progress_bar=False)
     summary = pd.read_csv(tmp_path/'output'/'models'/'synthetic'/'llama-tiny'/'tokenizer-512-seed-0'/'run_summary.csv')
-    assert len(summary) == 3 and summary['synthetic'].notna().all()
+    assert summary['milestone'].tolist() == ['0.01', '0.03'] and summary['synthetic'].notna().all()   # anchor runs: no final of their own
 
 @pytest.mark.slow
 def test_demo_reduced_grid(tmp_path):
     "The demo end to end at a reduced size: every run ok, accuracies that rise, the analysis and its figures."
     s = demo(tmp_path/'demo', seeds=(0, 1), sizes=('tiny',), vocab_sizes=(300, 512), anchors=(0.01, 0.04), words=40_000, n_pairs=40,
              progress=False)
-    assert (s['status'] == 'ok').all() and len(s) == 4
+    assert (s['status'] == 'ok').all() and len(s) == 8                      # anchor rows and their full runs, two seeds
     figures = tmp_path/'demo'/'analysis-synthetic'/'figures'
     assert (figures/'learning_curves.png').exists() and (figures/'correlations.png').exists()
     overall = pd.read_csv(tmp_path/'demo'/'analysis-synthetic'/'overall.csv', dtype={'milestone': str})

@@ -61,12 +61,11 @@ def test_full_run_snapshots_and_final_is_lowest_eval(data, tmp_path):
 def test_anchor_runs_are_independent(data, tmp_path):
     res = train(cfg(data, tmp_path, anchors=(0.004, 0.008), milestones=(0.002,)))
     top = Path(res['run_dir'])
-    assert res['snapshots'] == ['final', 'milestone-0.004M', 'milestone-0.008M']
+    assert res['snapshots'] == ['milestone-0.004M', 'milestone-0.008M']                # no final: that is the full run's
     a, b = top/'anchor-0.004M'/'milestone-0.002M', top/'anchor-0.008M'/'milestone-0.002M'
     assert meta(a)['global_step'] == meta(b)['global_step']                    # same tokens ...
     assert load_file(a/'model.safetensors')['lm_head.weight'].ne(load_file(b/'model.safetensors')['lm_head.weight']).any()  # ... other schedules
     assert meta(top/'milestone-0.008M')['tokens_seen'] == steps_to_reach(0.008, 256) * 256
-    assert (top/'final'/'model.safetensors').read_bytes() == (top/'milestone-0.008M'/'model.safetensors').read_bytes()
     lrs = [r['lr'] for r in log(top/'anchor-0.004M')]
     assert len(lrs) == steps_to_reach(0.004, 256) == 16                        # the 4k-token run's schedule ends at its anchor
     assert lrs[8] == max(lrs) == 3e-3 and lrs[-1] < 0.05 * max(lrs)            # warmup (capped at half), then cosine to ~0
@@ -75,7 +74,7 @@ def test_anchor_runs_are_independent(data, tmp_path):
 def test_same_seed_same_weights(data, tmp_path):
     a = train(cfg(data, tmp_path/'a', anchors=(0.004,), milestones=()))
     b = train(cfg(data, tmp_path/'b', anchors=(0.004,), milestones=()))
-    pa, pb = (Path(r['run_dir'])/'final'/'model.safetensors' for r in (a, b))
+    pa, pb = (Path(r['run_dir'])/'milestone-0.004M'/'model.safetensors' for r in (a, b))
     assert pa.read_bytes() == pb.read_bytes()
 
 def test_early_stopping(data, tmp_path):
@@ -92,7 +91,7 @@ def test_resume_continues_where_it_stopped(data, tmp_path):
     st = torch.load(Path(part['run_dir'])/'anchor-0.006M'/'state.pt', weights_only=False)
     st['done'] = False; save_state(Path(part['run_dir'])/'anchor-0.006M'/'state.pt', **st)   # as if killed after step 9
     resumed = train(cfg(data, tmp_path/'part', anchors=(0.006,), milestones=(0.002,), save_every=2))
-    f = lambda r: (Path(r['run_dir'])/'final'/'model.safetensors').read_bytes()
+    f = lambda r: (Path(r['run_dir'])/'milestone-0.006M'/'model.safetensors').read_bytes()
     assert f(resumed) == f(full)
     assert [r['step'] for r in log(Path(resumed['run_dir'])/'anchor-0.006M')] == list(range(1, steps_to_reach(0.006, 256) + 1))
 
@@ -115,20 +114,21 @@ def test_bit_identical_after_sigkill(data, tmp_path):
     p.send_signal(signal.SIGKILL); p.wait()
     again = run_cli(*args, '--out', tmp_path/'killed', env=env)
     assert again.returncode == 0, again.stderr
-    snap = lambda root: root/'models'/'synthetic'/'llama-tiny'/'tokenizer-512-seed-0'/'final'/'model.safetensors'
+    snap = lambda root: root/'models'/'synthetic'/'llama-tiny'/'tokenizer-512-seed-0'/'milestone-0.012M'/'model.safetensors'
     assert snap(tmp_path/'killed').read_bytes() == snap(tmp_path/'ref').read_bytes(), f'killed after {kill_at} log lines'
     assert [json.loads(l)['step'] for l in logf.read_text().splitlines()] == list(range(1, steps_to_reach(0.012, 256) + 1))
 
 def test_killed_snapshot_write_keeps_previous(data, tmp_path, monkeypatch):
     res = train(cfg(data, tmp_path, anchors=(0.004,), milestones=()))
-    dest = Path(res['run_dir'])/'final'
+    dest = Path(res['run_dir'])/'milestone-0.004M'
     before = (dest/'model.safetensors').read_bytes()
-    model = AutoModelForCausalLM.from_pretrained(dest); tok = load_tokenizer(dest)
+    model = AutoModelForCausalLM.from_pretrained(dest)
     def boom(*a, **k): raise KeyboardInterrupt('killed mid-write')
-    monkeypatch.setattr(type(tok), 'save_pretrained', boom)
-    with pytest.raises(KeyboardInterrupt): save_snapshot(model, tok, dest, SnapshotMeta.read(dest))
+    import lmeff.train
+    monkeypatch.setattr(lmeff.train, 'save_tokenizer_files', boom)
+    with pytest.raises(KeyboardInterrupt): save_snapshot(model, dest/'tokenizer.json', dest, SnapshotMeta.read(dest))
     assert verify_snapshot(dest) and (dest/'model.safetensors').read_bytes() == before
-    assert not [p for p in dest.parent.iterdir() if p.name.startswith('.final')]
+    assert not [p for p in dest.parent.iterdir() if p.name.startswith('.milestone')]
 
 def test_state_write_is_atomic(tmp_path, monkeypatch):
     p = tmp_path/'state.pt'
@@ -154,15 +154,17 @@ def test_hub_branches_and_files(data, tmp_path, monkeypatch):
     train(cfg(data, tmp_path, store='hf', anchors=(0.004,), milestones=(0.002,)), hub_api=hub)
     uploads = [c for c in hub.calls if c[0] == 'upload']
     assert {c[1] for c in uploads} == {'lab/synthetic-tiny-tok512'}
-    assert [c[2] for c in uploads] == ['seed-0-tokens-0.002M', 'seed-0-tokens-0.004M', 'seed-0']
+    assert [c[2] for c in uploads] == ['seed-0-tokens-0.002M', 'seed-0-tokens-0.004M']
     assert all({'model.safetensors', 'config.json', 'tokenizer.json', 'milestone_meta.json'} <= set(c[3]) for c in uploads)
-    assert ('create_branch', 'lab/synthetic-tiny-tok512', 'seed-0') in hub.calls
+    hub = RecordingHub()
+    train(cfg(data, tmp_path, store='hf', milestones=()), hub_api=hub)          # the full run of the same configuration: final
+    assert {c[2] for c in hub.calls if c[0] == 'upload'} == {'seed-0'} and ('create_branch', 'lab/synthetic-tiny-tok512', 'seed-0') in hub.calls
 
 def test_hub_upload_retried_then_reported(data, tmp_path, monkeypatch):
     monkeypatch.setenv('HF_TOKEN', 'hf_x'); monkeypatch.setenv('HF_NAMESPACE', 'lab')
     hub = RecordingHub(fail=1)
     train(cfg(data, tmp_path/'a', store='hf', anchors=(0.004,), milestones=(0.002,)), hub_api=hub)
-    assert [c[2] for c in hub.calls if c[0] == 'upload'] == ['seed-0-tokens-0.002M', 'seed-0-tokens-0.004M', 'seed-0']
+    assert [c[2] for c in hub.calls if c[0] == 'upload'] == ['seed-0-tokens-0.002M', 'seed-0-tokens-0.004M']
     hub = RecordingHub(fail=100)
     with pytest.raises(LmeffError, match='saved locally, but these uploads failed'):
         train(cfg(data, tmp_path/'b', store='hf', anchors=(0.004,), milestones=(0.002,)), hub_api=hub)
@@ -192,7 +194,7 @@ def test_ddp_two_processes_on_cpu(data, tmp_path):
         a, b = meta(rd(tmp_path/'ddp')/snap), meta(rd(tmp_path/'one')/snap)
         assert (a['global_step'], a['tokens_seen']) == (b['global_step'], b['tokens_seen'])
         assert a['world_size'] == 2 and a['tokens_per_step'] == 4*2*32*2
-    wa, wb = (load_file(rd(o)/'final'/'model.safetensors') for o in (tmp_path/'ddp', tmp_path/'one'))
+    wa, wb = (load_file(rd(o)/'milestone-0.008M'/'model.safetensors') for o in (tmp_path/'ddp', tmp_path/'one'))
     assert all(torch.allclose(wa[k], wb[k], atol=1e-4) for k in wa)           # the same global batch: the same training
 
 def test_cli_config_row_and_errors(data, tmp_path, capsys):
@@ -233,3 +235,61 @@ def test_train_help_is_generated_from_the_config(capsys):
     assert "argument --lr: could not convert string to float: 'fast'" in capsys.readouterr().err
     with pytest.raises(SystemExit): main(['train', '--model-config', 'tiny', '--anchors', '[1,', '--data-dir', 'd'])
     assert "argument --anchors: not a JSON list" in capsys.readouterr().err
+
+def test_early_stopping_counts_from_the_threshold(data, tmp_path, monkeypatch):
+    "The reference's rule: constant eval loss, patience 3, an evaluation every 2 steps, threshold reached at step 10 -> stop at 14."
+    import lmeff.train
+    monkeypatch.setattr(lmeff.train, 'evaluate', lambda *a, **k: 2.0)
+    threshold = steps_to_reach(0.0025, 256)                                  # 0.0025M tokens at 256 tokens/step: step 10
+    assert threshold == 10
+    res = train(cfg(data, tmp_path, early_stop_after=0.0025, patience=3, min_delta=0.002, eval_every=2, milestones=()))
+    assert res['schedules'][0]['steps'] == 14 and res['schedules'][0]['stopped_early']
+    res = train(cfg(data, tmp_path/'b', early_stop_after=0.0025, patience=3, min_delta=0.002, eval_every=2, milestones=(), max_steps=13))
+    assert res['schedules'][0]['steps'] == 13                                # not before 14
+
+def test_full_run_and_anchor_runs_share_a_run_folder(data, tmp_path):
+    "The full run adds the study's final; a schedule never replaces another schedule's snapshot, and says so before training."
+    anchors = train(cfg(data, tmp_path, anchors=(0.004,), milestones=()))
+    before = (Path(anchors['run_dir'])/'milestone-0.004M'/'model.safetensors').read_bytes()
+    with pytest.raises(LmeffError, match=r'milestone-0\.004M is a snapshot of the anchor run 0\.004M; the full run does not replace it'):
+        train(cfg(data, tmp_path, milestones=(0.004,)))
+    assert not (Path(anchors['run_dir'])/'state.pt').exists()                 # refused before any training
+    full = train(cfg(data, tmp_path, milestones=()))
+    assert full['snapshots'] == ['final', 'milestone-0.004M']
+    assert meta(Path(full['run_dir'])/'final')['anchor'] == -1 and meta(Path(full['run_dir'])/'milestone-0.004M')['anchor'] == 0.004
+    assert (Path(anchors['run_dir'])/'milestone-0.004M'/'model.safetensors').read_bytes() == before
+
+def test_snapshot_provenance(data, tmp_path):
+    import transformers, tokenizers
+    from lmeff.store import sha256_file
+    res = train(cfg(data, tmp_path, anchors=(0.004,), milestones=()))
+    snap = Path(res['run_dir'])/'milestone-0.004M'
+    m = meta(snap)
+    assert (m['torch_version'], m['transformers_version'], m['tokenizers_version']) == (torch.__version__, transformers.__version__, tokenizers.__version__)
+    assert (m['device'], m['dtype'], m['batch_source']) == ('cpu', 'float32', 'row')
+    assert m['weights_sha256'] == sha256_file(snap/'model.safetensors') and m['tokenizer_sha256'] == sha256_file(snap/'tokenizer.json')
+
+def test_options_that_restore_the_reference(data, tmp_path):
+    "warmup without the cap, the reference's data order (one data seed for every run) and its eval sets."
+    from lmeff.train import _setup, eval_windows
+    uncapped = train(cfg(data, tmp_path/'u', anchors=(0.004,), milestones=(), warmup_cap=False, warmup_steps=20))
+    lrs = [r['lr'] for r in log(Path(uncapped['run_dir'])/'anchor-0.004M')]
+    assert all(a < b for a, b in zip(lrs, lrs[1:]))                          # 16 steps, all inside the 20-step warmup
+    a = _setup(cfg(data, tmp_path, seed=1, data_seed=42)); b = _setup(cfg(data, tmp_path, seed=2, data_seed=42))
+    assert torch.equal(a.train.batch(range(8)), b.train.batch(range(8)))     # the seed varies only the init
+    c = _setup(cfg(data, tmp_path, seed=1))
+    assert not torch.equal(a.train.batch(range(8)), c.train.batch(range(8)))
+    n = a.dev.n
+    assert len(eval_windows(cfg(data, tmp_path, eval_set='full'), a.dev)) == n
+    tenth = eval_windows(cfg(data, tmp_path, eval_set='0.1'), a.dev)
+    assert len(tenth) == -(-n // 10) and len(set(tenth)) == len(tenth) and (tenth == eval_windows(cfg(data, tmp_path, eval_set='0.1'), a.dev)).all()
+    assert list(eval_windows(cfg(data, tmp_path), a.dev)) == list(range(min(32, n)))
+    with pytest.raises(LmeffError, match='--eval-set'): cfg(data, tmp_path, eval_set='most')
+
+def test_snapshot_tokenizer_is_the_data_stages_byte_for_byte(data, tmp_path):
+    "The tokenizer.json a snapshot carries is the one its training streams were encoded with, whatever transformers is installed."
+    from lmeff.tokens import tokenizer_path
+    res = train(cfg(data, tmp_path, anchors=(0.004,), milestones=()))
+    snap = Path(res['run_dir'])/'milestone-0.004M'
+    assert (snap/'tokenizer.json').read_bytes() == tokenizer_path(Path(data)/'synthetic', 512).read_bytes()
+    assert load_tokenizer(snap)(' the cat', add_special_tokens=False)['input_ids'] == load_tokenizer(tokenizer_path(Path(data)/'synthetic', 512))(' the cat', add_special_tokens=False)['input_ids']
