@@ -13,8 +13,9 @@ import pandas as pd
 import torch
 import lmeff
 from .config import LmeffError
-from .store import (FINAL, HASHES_FILE, META_FILE, PAIRS_FILE, RESULTS_FILE, SnapshotMeta, milestone_key,
-                         milestone_of_folder, results_dir, sha256_file, write_file_atomic, write_json)
+from .store import (FINAL, HASHES_FILE, META_FILE, PAIRS_FILE, RESULTS_FILE, SnapshotMeta, check_snapshot, milestone_key,
+                         milestone_of_folder, read_json, results_dir, sha256_file, write_file_atomic, write_json)
+from .model import check_model_folder
 from .blimp_tasks import BLIMP_TASKS, phenomenon
 from .tokens import SPECIAL_TOKENS, encode_texts, load_encoder, tokenizer_file
 
@@ -22,8 +23,8 @@ from .tokens import SPECIAL_TOKENS, encode_texts, load_encoder, tokenizer_file
 __all__ = ['BLIMP_HUB', 'PAIR_COLUMNS', 'MODEL_FILES', 'read_blimp_file', 'load_blimp', 'resolve_device', 'model_folder',
            'load_model', 'encode_sentences', 'length_batches', 'token_logprobs_', 'default_batch_size',
            'sentence_logprobs', 'score_model', 'compare_scores', 'stderr', 'blimp_results', 'write_results',
-           'load_pair_logprobs', 'run_snapshots', 'pairs_sha256', 'provenance', 'score_model_to', 'score_run',
-           'add_cli', 'cmd_blimp']
+           'load_pair_logprobs', 'run_snapshots', 'pairs_sha256', 'model_sha256', 'provenance', 'score_model_to',
+           'score_run', 'add_cli', 'cmd_blimp']
 
 # %% ../nbs/04_blimp.ipynb #77674199
 BLIMP_HUB = 'nyu-mll/blimp'
@@ -50,8 +51,11 @@ def read_blimp_file(path)->list[dict]:
     path = Path(path)
     if not path.is_file(): raise LmeffError(f"{path}: no such BLiMP file")
     rows = []
-    with open(path, encoding='utf-8') as f:
-        for n, line in enumerate(f, 1):
+    with open(path, 'rb') as f:
+        for n, raw in enumerate(f, 1):
+            try: line = raw.decode('utf-8-sig' if n == 1 else 'utf-8')
+            except UnicodeDecodeError as e:
+                raise LmeffError(f"{path}, line {n}: not UTF-8 text (byte 0x{raw[e.start]:02x} at position {e.start+1})") from None
             if not line.strip(): continue
             try: d = json.loads(line)
             except json.JSONDecodeError as e: raise LmeffError(f"{path}, line {n}: not valid JSON ({e.msg})") from None
@@ -131,8 +135,14 @@ def load_model(model, # local model folder or Hub repo id ("owner/name")
     from transformers import AutoModelForCausalLM
     folder = model_folder(model, revision)
     tok = load_encoder(folder)
-    lm = AutoModelForCausalLM.from_pretrained(folder).float()
-    return lm.to(resolve_device(device)).eval(), tok
+    check_model_folder(folder)
+    try: lm, info = AutoModelForCausalLM.from_pretrained(folder, output_loading_info=True)
+    except Exception as e: # safetensors, torch and transformers each raise their own kinds
+        raise LmeffError(f"{folder}: could not be loaded as a model ({type(e).__name__}: {(str(e).strip() or '?').splitlines()[0]})") from None
+    if wrong := {k.replace('_', ' '): sorted(map(str, v)) for k, v in info.items() if k in ('missing_keys', 'unexpected_keys', 'mismatched_keys') and v}:
+        raise LmeffError(f"{folder}: its weights do not fit its config.json ("   # transformers would fill the gaps with random weights
+                         + '; '.join(f"{k}: {', '.join(v[:3])}{', ...' if len(v) > 3 else ''}" for k, v in wrong.items()) + ")")
+    return lm.float().to(resolve_device(device)).eval(), tok
 
 # %% ../nbs/04_blimp.ipynb #80b55901
 _HIDDEN_THEN_HEAD = {'llama', 'mistral', 'qwen2'} # model types whose logits are exactly lm_head(last hidden state)
@@ -286,15 +296,22 @@ def pairs_sha256(pairs:pd.DataFrame)->str:
         h.update((json.dumps(list(row), ensure_ascii=False) + '\n').encode())
     return h.hexdigest()
 
+def model_sha256(folder, # the local model folder (see `model_folder`)
+                 hashes:dict|None=None, # the folder's hashes as `check_snapshot` returned them (files it lists are not read again)
+                )->dict:
+    "The SHA-256 of the weights file(s) and of the `tokenizer.json` of a model folder."
+    folder, hashes = Path(folder), hashes or {}
+    sha = lambda p: hashes.get(p.name) or sha256_file(p)
+    weights = sorted({p for pattern in ('*.safetensors', 'pytorch_model*.bin') for p in folder.glob(pattern)})
+    return dict(weights_sha256={p.name: sha(p) for p in weights}, tokenizer_sha256=sha(tokenizer_file(folder)))
+
 def provenance(folder, # the local model folder (see `model_folder`)
                pairs:pd.DataFrame, # the pairs scored
+               hashes:dict|None=None, # as for `model_sha256`
               )->dict:
     "Library versions and the SHA-256 of the weights, the tokenizer and the pairs: what a score depends on besides lmeff."
-    folder = Path(folder)
-    weights = sorted({p for pattern in ('*.safetensors', 'pytorch_model*.bin') for p in folder.glob(pattern)})
     return dict(torch_version=torch.__version__, transformers_version=version('transformers'), tokenizers_version=version('tokenizers'),
-                weights_sha256={p.name: sha256_file(p) for p in weights}, tokenizer_sha256=sha256_file(tokenizer_file(folder)),
-                blimp_sha256=pairs_sha256(pairs))
+                **model_sha256(folder, hashes), blimp_sha256=pairs_sha256(pairs))
 
 # %% ../nbs/04_blimp.ipynb #10ef0d31
 def score_model_to(model, # local folder or Hub repo id
@@ -302,39 +319,57 @@ def score_model_to(model, # local folder or Hub repo id
                    out, # results `.json` file or folder
                    revision:str|None=None, batch_size:int|None=None, dtype:str='fp32', device:str|None=None,
                    extra:dict|None=None, # more `config` entries for the JSON (e.g. the BLiMP source)
-                   progress:bool=False)->tuple[Path, dict]:
+                   progress:bool=False,
+                   hashes:dict|None=None, # the folder's hashes, already checked (None: a local folder's `hashes.json` is checked here)
+                  )->tuple[Path, dict]:
     "Score one model on `pairs` and write its results; return the JSON path and the results."
     folder = model_folder(model, revision)
+    if hashes is None and folder == Path(model) and (folder/HASHES_FILE).is_file(): hashes = check_snapshot(folder)
     lm, tok = load_model(folder, device=device)
     meta = asdict(SnapshotMeta.read(folder)) if (folder/META_FILE).is_file() else {}
     scores = score_model(lm, tok, pairs, batch_size, dtype, progress)
     config = dict(model=str(model), revision=revision, **{k: meta.get(k) for k in (*SnapshotMeta.REQUIRED, 'global_step', 'anchor')},
                   dtype=dtype, batch_size=batch_size or default_batch_size(lm.device), device=str(lm.device),
                   scoring='sum of log p(token | <s>, previous tokens) over each sentence, tokenized as in training '
-                          '(lmeff.tokens.load_encoder); correct iff good > bad', **provenance(folder, pairs), **(extra or {}))
+                          '(lmeff.tokens.load_encoder); correct iff good > bad', **provenance(folder, pairs, hashes), **(extra or {}))
     results = blimp_results(scores, config)
     return write_results(results, scores, out), results
+
+_MADE_FROM = {'weights_sha256': 'other weights', 'tokenizer_sha256': 'another tokenizer', 'blimp_sha256': 'other BLiMP data'}
+
+def _redo(path:Path, current:dict)->str|None:
+    "Why the results at `path` must be made again for `current` (hashes as in `provenance`; '' when there are none); None to keep them."
+    if not path.is_file(): return ''
+    cfg = read_json(path)
+    cfg = cfg.get('config') if isinstance(cfg, dict) else None
+    if not isinstance(cfg, dict): return f"the {path.name} there is not valid lmeff results JSON"
+    if any(k not in cfg for k in _MADE_FROM): return "the results there record no weights, tokenizer or BLiMP hashes (an older lmeff)"
+    other = [what for k, what in _MADE_FROM.items() if cfg[k] != current[k]]
+    return f"the results there were made from {' and '.join(other)}" if other else None
 
 def score_run(run_dir, # one `.../tokenizer-{V}-seed-{S}` folder of the training stage
               results_root='results', # root of the results layout
               blimp_dir=None, # local BLiMP folder (None: the Hub dataset)
-              force:bool=False, # re-score snapshots that already have results
+              force:bool=False, # re-score snapshots whose results were made from the same weights and pairs
               batch_size:int|None=None, dtype:str='fp32', device:str|None=None,
               progress:bool=True)->list[dict]:
-    "Score every snapshot of a run into the results layout; one summary dict per snapshot."
+    "Score every snapshot of a run into the results layout; one summary dict per snapshot (`note`: why results there were redone)."
     from tqdm.auto import tqdm
     snaps = run_snapshots(run_dir)
-    todo = [(p, m) for p, m in snaps if force or not (results_dir(results_root, m)/RESULTS_FILE).is_file()]
-    summary = [dict(snapshot=str(p), milestone=m.milestone, results=str(results_dir(results_root, m)/RESULTS_FILE), status='skipped')
-               for p, m in snaps if (p, m) not in todo]
-    if todo:
-        pairs = load_blimp(blimp_dir)
-        extra = dict(blimp=str(blimp_dir) if blimp_dir is not None else BLIMP_HUB)
-        for p, m in tqdm(todo, desc='blimp', unit='snapshot', disable=not progress):
-            path, res = score_model_to(p, pairs, results_dir(results_root, m), batch_size=batch_size, dtype=dtype,
-                                       device=device, extra=extra, progress=progress)
-            summary.append(dict(snapshot=str(p), milestone=m.milestone, results=str(path), status='scored',
-                                acc=res['results']['blimp']['acc,none']))
+    hashes = {p: check_snapshot(p) for p, _ in snaps} # every snapshot, before anything is scored or written
+    for p, _ in snaps: check_model_folder(p)
+    pairs = load_blimp(blimp_dir)
+    blimp_sha = pairs_sha256(pairs)
+    dest = lambda m: results_dir(results_root, m)/RESULTS_FILE
+    plan = [(p, m, '' if force else _redo(dest(m), {**model_sha256(p, hashes[p]), 'blimp_sha256': blimp_sha})) for p, m in snaps]
+    summary = [dict(snapshot=str(p), milestone=m.milestone, results=str(dest(m)), status='skipped', note=None) for p, m, why in plan if why is None]
+    todo = [(p, m, why) for p, m, why in plan if why is not None]
+    extra = dict(blimp=str(blimp_dir) if blimp_dir is not None else BLIMP_HUB)
+    for p, m, why in tqdm(todo, desc='blimp', unit='snapshot', disable=not progress or not todo):
+        path, res = score_model_to(p, pairs, dest(m).parent, batch_size=batch_size, dtype=dtype, device=device, extra=extra,
+                                   progress=progress, hashes=hashes[p])
+        summary.append(dict(snapshot=str(p), milestone=m.milestone, results=str(path), status='scored', note=why or None,
+                            acc=res['results']['blimp']['acc,none']))
     order = {str(p): i for i, (p, _) in enumerate(snaps)}
     return sorted(summary, key=lambda s: order[s['snapshot']])
 
@@ -352,7 +387,7 @@ def add_cli(sub):
     p.add_argument('--blimp-dir', metavar='PATH', help='folder of BLiMP .jsonl files (default: the Hub dataset nyu-mll/blimp)')
     p.add_argument('--out', metavar='FILE_OR_DIR', help='with --model: results .json file, or folder for blimp_results.json')
     p.add_argument('--results', metavar='RESULTS_ROOT', default='results', help='with --run: root of the results layout (default: results)')
-    p.add_argument('--force', action='store_true', help='with --run: re-score snapshots that already have results')
+    p.add_argument('--force', action='store_true', help='with --run: re-score snapshots whose results were made from the same weights and pairs')
     p.add_argument('--batch-size', type=int, metavar='N', help='most sentences per forward pass (default: 256 on CPU, 2048 on GPU; results do not depend on it)')
     p.add_argument('--dtype', choices=('fp32', 'bf16'), default='fp32', help='fp32 (default), or bf16 autocast on GPUs')
     p.add_argument('--device', metavar='D', help='torch device, e.g. cpu, cuda, cuda:1 (default: cuda if available)')
@@ -372,6 +407,7 @@ def cmd_blimp(args)->int:
         return 0
     if args.revision or args.out: raise LmeffError("--revision and --out apply to --model; with --run use --results")
     for s in score_run(args.run, args.results, args.blimp_dir, args.force, args.batch_size, args.dtype, args.device):
-        acc = f"accuracy {s['acc']:.4f}" if s['status'] == 'scored' else 'already scored (--force to redo)'
-        print(f"{s['milestone']}: {acc} -> {s['results']}")
+        if s['status'] == 'skipped': what = 'already scored (--force to redo)'
+        else: what = f"accuracy {s['acc']:.4f}" + (f" (rescored: {s['note']})" if s['note'] else '')
+        print(f"{s['milestone']}: {what} -> {s['results']}")
     return 0

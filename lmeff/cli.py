@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, sys
 import lmeff
-from .config import LmeffError, read_configs, describe
+from .config import LmeffError, MIN_VOCAB, at_least, check_out_dir, read_configs, describe
 
 # %% auto #0
 __all__ = ['STAGE_COMMANDS', 'cmd_check', 'cmd_init', 'make_parser', 'main']
@@ -22,6 +22,7 @@ def _add_check(sub):
     return p
 
 def cmd_check(args)->int:
+    at_least(args.world_size, 1, '--world-size')
     runs = read_configs(args.configs, use_row_batch=args.use_row_batch)
     for rc in runs: print(describe(rc, world_size=args.world_size))
     print(f"{args.configs}: {len(runs)} row(s) OK")
@@ -43,7 +44,7 @@ def _add_init(sub):
 def cmd_init(args)->int:
     from lmeff.model import init_random
     if args.vocab_size is None and args.tokenizer is None: raise LmeffError("init needs --vocab-size or --tokenizer")
-    if args.vocab_size is not None and args.vocab_size < 256: raise LmeffError(f"--vocab-size must be >= 256, got {args.vocab_size}")
+    at_least(args.vocab_size, MIN_VOCAB, '--vocab-size'); at_least(args.seq_length, 8, '--seq-length'); check_out_dir(args.out, '--out')
     out = init_random(args.model_config, args.vocab_size, args.seed, args.out, tokenizer=args.tokenizer, seq_length=args.seq_length)
     print(f"random init of {args.model_config} (seed {args.seed}) in {out}")
     return 0

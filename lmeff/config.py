@@ -4,16 +4,16 @@
 
 # %% ../nbs/00_config.ipynb #f32cff04
 from __future__ import annotations
-import argparse, csv, json, math
+import argparse, csv, json, math, re, sys
 from dataclasses import dataclass, field, fields, replace, MISSING
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['MODEL_SIZES', 'DATASETS', 'MILESTONES', 'COLUMNS', 'MIN_VOCAB', 'MAX_VOCAB', 'GROUPS', 'LmeffError', 'ConfigError',
            'ModelSize', 'register_model_size', 'get_size', 'n_params', 'register_dataset', 'opt', 'RunConfig',
-           'parse_anchors', 'parse_milestones', 'check_eval_set', 'parse_row', 'read_configs', 'fmt_tokens', 'describe',
-           'OptimArgs', 'EvalArgs', 'StorageArgs', 'HardwareArgs', 'ProgressArgs', 'TrainConfig', 'steps_to_reach',
-           'milestone_steps', 'add_flags']
+           'at_least', 'check_out_dir', 'parse_anchors', 'parse_milestones', 'check_eval_set', 'parse_row',
+           'read_configs', 'fmt_tokens', 'describe', 'OptimArgs', 'EvalArgs', 'StorageArgs', 'HardwareArgs',
+           'ProgressArgs', 'check_fields', 'TrainConfig', 'steps_to_reach', 'milestone_steps', 'add_flags']
 
 # %% ../nbs/00_config.ipynb #7196eae1
 class LmeffError(Exception):
@@ -138,6 +138,21 @@ def _int(s:str, lo:int, what:str)->int:
     if v < lo: raise ValueError(f"{what} must be >= {lo}, got {v}")
     return v
 
+def at_least(value:int|None, # a command-line value (None: not given)
+             lo:int, flag:str)->int|None:
+    "`value` of the option `flag`, or a one-line error when it is below `lo`."
+    if value is not None and value < lo: raise LmeffError(f"{flag} must be >= {lo}, got {value}")
+    return value
+
+def check_out_dir(path, # a folder to write into (it may not exist yet)
+                  flag:str|None=None)->Path:
+    "`path`, unless it or a parent is a file, which would fail halfway through writing."
+    path = Path(path)
+    blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise LmeffError(f"{flag + ' ' if flag else ''}{path}: {'' if blocker == path else f'{blocker} '}is a file, not a folder")
+    return path
+
 def parse_anchors(s:str)->tuple:
     "Parse a JSON list of token anchors in millions; `[-1]` is a full run."
     try: a = json.loads(s)
@@ -201,6 +216,11 @@ def read_configs(path, # a `configs.csv`
     reader = csv.DictReader(text.splitlines())
     header = [h.strip() for h in (reader.fieldnames or [])]
     reader.fieldnames = header
+    repeated = next((c for i, c in enumerate(header) if c in header[:i]), None)   # DictReader would keep only the last value
+    if repeated is not None: raise ConfigError(path, "this column appears twice in the header", 0, repeated)
+    unused = [c or f'#{i+1} (unnamed)' for i, c in enumerate(header) if c not in COLUMNS]
+    if unused:
+        print(f"warning: {path}: column(s) {', '.join(unused)} not used; known: {', '.join(COLUMNS)}", file=sys.stderr)
     missing = [c for c in COLUMNS if c not in header]
     if missing: raise ConfigError(path, f"missing column(s) {', '.join(missing)} in the header", 0, missing[0])
     runs, seen = [], {}
@@ -233,9 +253,9 @@ def describe(rc:RunConfig, world_size:int=1)->str:
 @dataclass
 class OptimArgs:
     "The optimiser, its learning-rate schedule (AdamW 0.9/0.999/1e-8, cosine after a linear warmup) and the data order."
-    lr:float|None = opt(None, "peak learning rate", size_default='lr')
-    weight_decay:float|None = opt(None, "AdamW weight decay (not on norms)", size_default='weight_decay')
-    warmup_steps:int|None = opt(None, "linear warmup steps", size_default='warmup_steps')
+    lr:float|None = opt(None, "peak learning rate", size_default='lr', gt=0)
+    weight_decay:float|None = opt(None, "AdamW weight decay (not on norms)", size_default='weight_decay', ge=0)
+    warmup_steps:int|None = opt(None, "linear warmup steps", size_default='warmup_steps', ge=0)
     warmup_cap:bool = opt(True, "cap the warmup at half of a short schedule (the reference does not)", flag='--no-warmup-cap')
     data_seed:int|None = opt(None, "seed of the training data order (default: the run's seed; the reference used 42 for every run)")
 
@@ -243,14 +263,14 @@ class OptimArgs:
 class EvalArgs:
     "Evaluation, snapshots, resumable states and early stopping."
     milestones:tuple = opt(MILESTONES, "JSON list of snapshot points in M tokens ([] for none)", parse=lambda s: parse_milestones(s))
-    eval_every:int|None = opt(None, "optimizer steps between evaluations", size_default='eval_every')
+    eval_every:int|None = opt(None, "optimizer steps between evaluations", size_default='eval_every', ge=1)
     eval_set:str = opt('subset', "dev windows evaluated: 'subset' (the first eval_sequences), 'full', or a fraction like 0.1 (seeded)",
                        parse=lambda s: check_eval_set(s))
-    eval_sequences:int = opt(256, "size of the 'subset' eval set (sequences)")
-    save_every:int|None = opt(None, "optimizer steps between resumable states (default: eval_every)")
-    early_stop_after:float = opt(2000.0, "M tokens from which early stopping counts (full runs)")
-    patience:int = opt(10, "evaluations past early_stop_after without improvement before a full run stops")
-    min_delta:float = opt(0.002, "eval-loss improvement that resets the patience")
+    eval_sequences:int = opt(256, "size of the 'subset' eval set (sequences)", ge=1)
+    save_every:int|None = opt(None, "optimizer steps between resumable states (default: eval_every)", ge=1)
+    early_stop_after:float = opt(2000.0, "M tokens from which early stopping counts (full runs)", ge=0)
+    patience:int = opt(10, "evaluations past early_stop_after without improvement before a full run stops", ge=1)
+    min_delta:float = opt(0.002, "eval-loss improvement that resets the patience", ge=0)
 
 @dataclass
 class StorageArgs:
@@ -261,17 +281,31 @@ class StorageArgs:
 @dataclass
 class HardwareArgs:
     "Device and precision."
-    device:str = opt('auto', "'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ...")
+    device:str = opt('auto', "'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', 'mps'", pattern=r'auto|cpu|mps|cuda(:\d+)?')
     dtype:str = opt('auto', "'auto' (bf16 autocast where supported), 'fp32' or 'bf16'", choices=('auto', 'fp32', 'bf16'))
     compile:bool = opt(False, "torch.compile the model")
 
 @dataclass
 class ProgressArgs:
     "How far, and how visibly."
-    max_steps:int|None = opt(None, "stop after this many optimizer steps (smoke tests, benchmarks)")
+    max_steps:int|None = opt(None, "stop after this many optimizer steps (smoke tests, benchmarks)", ge=1)
     progress:bool = opt(True, "show a progress bar", flag='--no-progress')
 
 GROUPS = {'optim': OptimArgs, 'eval': EvalArgs, 'storage': StorageArgs, 'hardware': HardwareArgs, 'progress': ProgressArgs}
+
+def check_fields(obj):
+    "Check each documented field's type and range (`ge`, `gt`, `choices`, `pattern`); a bad one is a one-line error naming its flag."
+    for f in fields(obj):
+        v, md, t = getattr(obj, f.name), f.metadata, str(f.type).replace(' ', '')
+        if v is None and 'None' in t: continue
+        flag = md.get('flag') or '--' + f.name.replace('_', '-')
+        kind = t.split('|')[0]
+        ok = {'int': isinstance(v, int), 'float': isinstance(v, (int, float)), 'str': isinstance(v, str), 'bool': isinstance(v, bool)}.get(kind, True)
+        if not ok or (kind in ('int', 'float') and isinstance(v, bool)): raise LmeffError(f"{flag}: expected {'a number' if kind == 'float' else kind}, got {v!r}")
+        if 'ge' in md and v < md['ge']: raise LmeffError(f"{flag} must be >= {md['ge']}, got {v}")
+        if 'gt' in md and not v > md['gt']: raise LmeffError(f"{flag} must be > {md['gt']}, got {v}")
+        if 'choices' in md and v not in md['choices']: raise LmeffError(f"{flag} must be one of {', '.join(md['choices'])}, got {v!r}")
+        if 'pattern' in md and not re.fullmatch(md['pattern'], v): raise LmeffError(f"{flag}: not a device: {v!r} (auto, cpu, cuda, cuda:N, mps)")
 
 # %% ../nbs/00_config.ipynb #4a1c0f2e
 @dataclass
@@ -292,11 +326,11 @@ class TrainConfig:
             for f in fields(group):
                 if getattr(group, f.name) is None and 'size_default' in f.metadata: setattr(group, f.name, getattr(s, f.metadata['size_default']))
         if e.save_every is None: e.save_every = e.eval_every
+        for group in (o, e, self.storage, self.hardware, self.progress): check_fields(group)
         e.milestones = tuple(float(m) for m in e.milestones)
         try: e.eval_set = check_eval_set(e.eval_set)
         except ValueError as err: raise LmeffError(f"--eval-set: {err}") from None
         if any(m == -1 for m in e.milestones): raise LmeffError("--milestones: snapshot points must be > 0")
-        if self.storage.store not in ('local', 'hf'): raise LmeffError(f"--store must be 'local' or 'hf', got {self.storage.store!r}")
 
     @classmethod
     def from_row(cls, rc:RunConfig, # a validated configs.csv row
@@ -306,6 +340,8 @@ class TrainConfig:
         "The config of a row plus options by name (`batch_size`/`grad_accum` replace the row's batch and opt in to it)."
         options = dict(options)
         batch = {k: options.pop(k) for k in ('batch_size', 'grad_accum') if options.get(k) is not None}
+        for k, v in batch.items():
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise LmeffError(f"--{k.replace('_', '-')} must be an integer >= 1, got {v!r}")
         for k in ('batch_size', 'grad_accum'): options.pop(k, None)
         if batch: rc = replace(rc, **{'batch_size': rc.effective_batch_size, 'grad_accum': rc.effective_grad_accum, **batch}, use_row_batch=True)
         if out is not None: options['out'] = str(out)

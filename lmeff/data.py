@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #638b25fb
 from __future__ import annotations
-import hashlib, io, json, os, re, zipfile, gzip
+import codecs, hashlib, io, json, os, re, zipfile, zlib, gzip
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -14,7 +14,8 @@ from . import synthetic as syn
 
 # %% auto #0
 __all__ = ['FORMAT_VERSION', 'CORPORA', 'HYBRID_SOURCES', 'DataError', 'InputFile', 'list_inputs', 'clean_text', 'Corpus',
-           'register_corpus', 'split_on', 'tinystories', 'babylm3', 'local_documents', 'hybrid', 'synthetic']
+           'register_corpus', 'word_budget', 'split_on', 'tinystories', 'babylm3', 'local_documents', 'hybrid',
+           'synthetic']
 
 # %% ../nbs/01_data.ipynb #32b692a1
 FORMAT_VERSION = 1 # bump when the on-disk layout or cleaning changes, so old outputs rebuild
@@ -23,6 +24,20 @@ class DataError(LmeffError):
     "A missing, empty or unreadable corpus, or a prepared dataset that is not there."
 
 # %% ../nbs/01_data.ipynb #f8965d85
+_READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error)   # damaged archives and gzip files, I/O errors
+
+def _first_bad_byte(raw)->tuple[int, int, int]|None:
+    "(byte offset, line, byte) of the first byte of binary stream `raw` that is not UTF-8 text, or None."
+    dec, pos, line = codecs.getincrementaldecoder('utf-8')(), 0, 1
+    while True:
+        chunk, pending = raw.read(1 << 20), dec.getstate()[0]   # `pending`: an unfinished character from the last chunk
+        data = pending + chunk; nul = data.find(b'\0')
+        try: dec.decode(chunk, final=not chunk); bad = nul
+        except UnicodeDecodeError as e: bad = min(e.start, nul) if nul >= 0 else e.start
+        if bad >= 0: return pos - len(pending) + bad, line + data[:bad].count(b'\n'), data[bad]
+        if not chunk: return None
+        pos += len(chunk); line += chunk.count(b'\n')
+
 @dataclass(frozen=True)
 class InputFile:
     "One text input: a file on disk, or a member of a zip archive."
@@ -30,16 +45,48 @@ class InputFile:
     path:Path # the file on disk (the archive, for members)
     member:str|None=None # member name inside the zip
 
-    def open(self)->io.TextIOBase:
+    @property
+    def where(self)->str: return f"{self.path}, member {self.member}" if self.member else str(self.path)
+
+    def _bytes(self)->io.BufferedIOBase:
+        raw = zipfile.ZipFile(self.path).open(self.member) if self.member else open(self.path, 'rb')
+        return gzip.open(raw) if self.name.endswith('.gz') else raw
+
+    def unreadable(self, e:Exception)->DataError:
+        return DataError(f"{self.where}: {'damaged or unreadable archive' if self.member or self.name.endswith('.gz') else 'cannot read'} ({e})")
+
+    def undecodable(self)->DataError:
+        "The error for text that is not UTF-8, saying where the first bad byte is."
         try:
-            raw = zipfile.ZipFile(self.path).open(self.member) if self.member else open(self.path, 'rb')
-            if self.name.endswith('.gz'): raw = gzip.open(raw)
-            return io.TextIOWrapper(raw, encoding='utf-8', errors='replace')
-        except (OSError, zipfile.BadZipFile, KeyError) as e: raise DataError(f"{self.name}: cannot read ({e})") from None
+            with self._bytes() as raw: at = _first_bad_byte(raw)
+        except _READ_ERRORS as e: return self.unreadable(e)
+        if at is None: return DataError(f"{self.where}: not UTF-8 text")
+        pos, line, byte = at
+        hint = 'UTF-16? ' if byte in (0, 0xfe, 0xff) else ''
+        return DataError(f"{self.where}, line {line}: not UTF-8 text (byte 0x{byte:02x} at offset {pos:,}); {hint}convert it to UTF-8")
+
+    def open(self)->io.TextIOBase:
+        try: return _Text(self._bytes(), self)
+        except (*_READ_ERRORS, KeyError) as e: raise self.unreadable(e) from None
 
     def sha256(self)->str:
         if not self.member: return sha256_file(self.path)
-        with zipfile.ZipFile(self.path).open(self.member) as f: return sha256_file(f)
+        try:
+            with zipfile.ZipFile(self.path).open(self.member) as f: return sha256_file(f)
+        except _READ_ERRORS as e: raise self.unreadable(e) from None
+
+class _Text(io.TextIOWrapper):
+    "The strict UTF-8 text of an `InputFile`: a byte that is not text, or a damaged archive, raises a `DataError` naming the place."
+    def __init__(self, raw, f:InputFile): super().__init__(raw, encoding='utf-8-sig'); self.input = f
+    def _checked(self, read, *args):
+        try: s = read(*args)
+        except UnicodeDecodeError: raise self.input.undecodable() from None
+        except _READ_ERRORS as e: raise self.input.unreadable(e) from None
+        if '\0' in s: raise self.input.undecodable()
+        return s
+    def read(self, size=-1): return self._checked(super().read, size)
+    def readline(self, size=-1): return self._checked(super().readline, size)
+    def __next__(self): return self._checked(super().__next__)
 
 def list_inputs(source)->list[InputFile]:
     "All readable inputs under `source` (file, folder or zip), sorted by name; clear errors for missing or empty sources."
@@ -54,6 +101,7 @@ def list_inputs(source)->list[InputFile]:
             except (OSError, zipfile.BadZipFile) as e: raise DataError(f"{p}: unreadable zip archive ({e})") from None
             out += [InputFile(f"{rel}/{m}", p, m) for m in sorted(members) if not m.endswith('/') and not Path(m).name.startswith('.')]
         else:
+            if p.suffix.lower() == '.zip': raise DataError(f"{p}: not a zip archive (damaged or cut off?)")
             if not os.access(p, os.R_OK): raise DataError(f"{p}: not readable")
             out.append(InputFile(rel, p))
     if not out: raise DataError(f"{source}: no files in this folder")
@@ -86,6 +134,13 @@ def register_corpus(name:str):
     def deco(fn):
         CORPORA[name] = fn; register_dataset(name); return fn
     return deco
+
+def word_budget(words, # the `words` option: None for the corpus's default
+                default:int)->int:
+    "A corpus's word budget: `default` when not given, else a positive integer (0 is not 'the default')."
+    if words is None: return default
+    if isinstance(words, bool) or not isinstance(words, int) or words < 1: raise DataError(f"words must be a positive integer, got {words!r}")
+    return words
 
 _hash_cache:dict = {}
 def _fingerprint(files:list[InputFile])->dict:
@@ -189,8 +244,10 @@ def local_documents(f:InputFile)->Iterator[str]:
         with f.open() as fh:
             for i, line in enumerate(fh, 1):
                 if not line.strip(): continue
-                try: yield json.loads(line)['text']
-                except (json.JSONDecodeError, KeyError, TypeError): raise DataError(f"{f.name}, line {i}: not a JSON object with a 'text' field") from None
+                try: text = json.loads(line)['text']
+                except (json.JSONDecodeError, KeyError, TypeError): text = None
+                if not isinstance(text, str): raise DataError(f"{f.where}, line {i}: not a JSON object with a 'text' string")
+                yield text
     else: yield from split_on(f, sep='\n\n')
 
 def _hybrid_inputs(source)->dict:
@@ -218,7 +275,7 @@ def hybrid(source=None, # local folder (subfolder per source) or name=path,…; 
            split_seed:int=1337, # seed of the dev split
            min_words:int=10, max_words:int=2000, # document length window
            **_)->Corpus:
-    budget = int(words or 3.2e9)
+    budget = word_budget(words, 3_200_000_000)
     if source is None:
         import datasets
         streams = {n: (lambda hub=hub, cfg=cfg: (r['text'] for r in datasets.load_dataset(hub, cfg, split='train', streaming=True)))
@@ -254,7 +311,7 @@ def synthetic(source=None, # unused: the corpus is generated
               seed:int=0, # generation seed
               n_pairs:int=200, # minimal pairs per task
               **_)->Corpus:
-    words = int(words or 2_000_000)
+    words = word_budget(words, 2_000_000)
     def documents():
         for doc in syn.synthetic_documents(words, seed): yield 'train', doc
         for doc in syn.synthetic_documents(max(words // 20, 1000), seed + 1_000_003): yield 'dev', doc

@@ -4,15 +4,16 @@
 
 # %% ../nbs/02_model.ipynb #fc73b661
 from __future__ import annotations
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 from .config import LmeffError, get_size, n_params
-from .store import INIT_META_FILE, read_json, sha256_file, write_dir_atomic, write_json
+from .store import HASHES_FILE, INIT_META_FILE, check_snapshot, read_json, sha256_file, write_dir_atomic, write_hashes, write_json
 from .tokens import PAD_ID, BOS_ID, EOS_ID, SPECIAL_TOKENS, load_encoder, save_tokenizer_files
 if TYPE_CHECKING: from transformers import LlamaConfig, LlamaForCausalLM
 
 # %% auto #0
-__all__ = ['llama_config', 'build_model', 'init_random']
+__all__ = ['llama_config', 'build_model', 'init_random', 'check_model_folder']
 
 # %% ../nbs/02_model.ipynb #db3c79d2
 def llama_config(size:str, # a registered model size
@@ -56,14 +57,59 @@ def init_random(size:str, # a registered model size
     if vocab_size is None: raise LmeffError("give a vocabulary size or a tokenizer")
     meta = dict(model_config=size, vocab_size=vocab_size, seed=seed, seq_length=seq_length, n_params=n_params(size, vocab_size))
     if (out/INIT_META_FILE).exists():
-        old = read_json(out/INIT_META_FILE, {})
+        old = read_json(out/INIT_META_FILE)
+        if not isinstance(old, dict): raise LmeffError(f"{out/INIT_META_FILE}: not valid JSON; delete {out} to write the init again")
         if any(old.get(k) != v for k, v in meta.items() if k != 'seq_length'):   # positions are not weights
             raise LmeffError(f"{out} already holds a different init ({old}); choose another --out")
-        return out
+        return _check_init(out, old)
     if out.exists() and any(out.iterdir()): raise LmeffError(f"{out} exists and is not an lmeff random init; choose another --out")
     model = build_model(size, vocab_size, seed, seq_length, **ids)
     def fill(tmp):
         model.save_pretrained(tmp, safe_serialization=True)
         if tok is not None: save_tokenizer_files(tokenizer, tmp)
         write_json(tmp/INIT_META_FILE, {**meta, 'model_sha256': sha256_file(tmp/'model.safetensors')})
+        write_hashes(tmp)
     return write_dir_atomic(out, fill)
+
+def _check_init(out:Path, meta:dict)->Path:
+    "`out`, once its files match `hashes.json` (inits written before it: the weights match `meta`'s `model_sha256`)."
+    weights, again = out/'model.safetensors', f"delete {out} to write the init again"
+    try: hashes = check_snapshot(out) if (out/HASHES_FILE).is_file() else {}
+    except LmeffError as e: raise LmeffError(f"{e}; {again}") from None
+    if not weights.is_file(): raise LmeffError(f"{weights}: missing from the random init; {again}")
+    if (hashes[weights.name] if weights.name in hashes else sha256_file(weights)) != meta.get('model_sha256'):
+        raise LmeffError(f"{weights}: its SHA-256 differs from the model_sha256 in {INIT_META_FILE} (the file is corrupt or was changed); {again}")
+    return out
+
+# %% ../nbs/02_model.ipynb #d9d9ce25
+def _safetensors_header(path:Path)->dict:
+    "The header of a safetensors file (name -> dtype, shape, byte range), once the file's size is the one it promises; else an error naming it."
+    size = path.stat().st_size
+    with open(path, 'rb') as f:
+        n = int.from_bytes(f.read(8), 'little') if size >= 8 else 0
+        try: header = json.loads(f.read(n)) if 0 < n <= size - 8 else None
+        except (UnicodeDecodeError, json.JSONDecodeError): header = None
+    try: end = max((t['data_offsets'][1] for k, t in header.items() if k != '__metadata__'), default=0)
+    except (AttributeError, KeyError, IndexError, TypeError): raise LmeffError(f"{path}: not a safetensors file (no readable header: cut short or corrupt)") from None
+    if size != 8 + n + end: raise LmeffError(f"{path}: {size:,} bytes where its header promises {8 + n + end:,} (cut short or corrupt)")
+    return header
+
+def check_model_folder(folder, # a Hugging Face model folder
+                      )->dict:
+    "Its `config.json`, once its weights are whole and fit it, and its `tokenizer.json` (if any) fits the embedding; else an error naming the file."
+    folder = Path(folder); cfg_path = folder/'config.json'
+    if not cfg_path.is_file(): raise LmeffError(f"{folder}: not a Hugging Face model folder (no config.json)")
+    cfg = read_json(cfg_path)
+    if not isinstance(cfg, dict): raise LmeffError(f"{cfg_path}: not valid JSON")
+    weights = sorted(folder.glob('*.safetensors'))
+    if not weights and not any(folder.glob('pytorch_model*.bin')): raise LmeffError(f"{folder/'model.safetensors'}: missing (no weights in {folder})")
+    rows = cfg.get('vocab_size')
+    for w in weights:
+        for name, t in _safetensors_header(w).items():
+            n = (t.get('shape') or [None])[0] if name.endswith(('embed_tokens.weight', 'lm_head.weight')) else rows
+            if isinstance(rows, int) and n != rows:
+                raise LmeffError(f"{w}: {name} has {n} rows, but {cfg_path} says vocab_size {rows} (they belong to different models)")
+    if (folder/'tokenizer.json').is_file() and isinstance(rows, int):
+        n = load_encoder(folder).get_vocab_size()
+        if n > rows: raise LmeffError(f"{folder/'tokenizer.json'}: the tokenizer has {n} tokens, more than the {rows} rows of the model's embedding ({cfg_path})")
+    return cfg

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_store.ipynb #a97afc30
 from __future__ import annotations
-import fcntl, hashlib, json, os, shutil, tempfile
+import errno, fcntl, hashlib, json, os, re, shutil, tempfile, time
 from contextlib import contextmanager
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
@@ -12,11 +12,11 @@ from .config import LmeffError
 
 # %% auto #0
 __all__ = ['META_FILE', 'HASHES_FILE', 'INIT_META_FILE', 'TRAIN_CONFIG_FILE', 'STATE_FILE', 'LOG_FILE', 'RUN_SUMMARY_FILE',
-           'RESULTS_FILE', 'PAIRS_FILE', 'FINAL', 'RESULTS_LAYOUT', 'write_file_atomic', 'open_atomic',
-           'write_dir_atomic', 'write_text', 'write_json', 'read_json', 'file_lock', 'sha256_file', 'write_hashes',
-           'verify_snapshot', 'milestone_label', 'milestone_key', 'milestone_folder', 'milestone_of_folder',
-           'random_init_dir', 'run_dir', 'anchor_run_dir', 'snapshot_dir', 'results_dir', 'parse_results_dir',
-           'SnapshotMeta', 'read_env', 'HubStore']
+           'RESULTS_FILE', 'PAIRS_FILE', 'FINAL', 'STALE_AFTER_S', 'RESULTS_LAYOUT', 'write_file_atomic', 'open_atomic',
+           'write_dir_atomic', 'write_text', 'write_json', 'read_json', 'clean_stale_temps', 'file_lock', 'sha256_file',
+           'write_hashes', 'check_snapshot', 'verify_snapshot', 'milestone_label', 'milestone_key', 'milestone_folder',
+           'milestone_of_folder', 'random_init_dir', 'run_dir', 'anchor_run_dir', 'snapshot_dir', 'results_dir',
+           'parse_results_dir', 'SnapshotMeta', 'read_env', 'HubStore']
 
 # %% ../nbs/00a_store.ipynb #d53e8d16
 META_FILE = 'milestone_meta.json' # what a snapshot is: a `SnapshotMeta`
@@ -37,18 +37,36 @@ def _umask()->int:
 def _temp_file(dest:Path)->str:
     "A temporary file beside `dest`, with the permissions a plain `open` would give (mkstemp's are owner-only)."
     dest.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(dest.parent)
     fd, tmp = tempfile.mkstemp(prefix=f'.{dest.name}.', suffix='.tmp', dir=dest.parent)
     os.fchmod(fd, 0o666 & ~_umask()); os.close(fd)
     return tmp
+
+_NO_SPACE = {errno.ENOSPC: 'no space left on the device', errno.EDQUOT: 'disk quota exceeded'}
+
+def _no_space(e:BaseException|None)->str|None:
+    "What ran out when `e`, or an error it wraps (torch and safetensors wrap their OSErrors), is a full disk or quota."
+    seen = set()
+    while e is not None and id(e) not in seen and not isinstance(e, LmeffError):   # an LmeffError already names its file
+        seen.add(id(e))
+        for n, what in _NO_SPACE.items():
+            if (isinstance(e, OSError) and e.errno == n) or os.strerror(n) in str(e): return what
+        e = e.__cause__ or e.__context__
+    return None
+
+def _failed(dest:Path, tmp:Path, e:BaseException):
+    "After a failed write: remove the temporary `tmp`; a full disk becomes an error naming `dest`."
+    if tmp.is_dir(): shutil.rmtree(tmp, ignore_errors=True)
+    else: tmp.unlink(missing_ok=True)
+    if what := _no_space(e): raise LmeffError(f"{what} while writing {dest} (its previous version, if any, is unchanged)") from None
 
 def write_file_atomic(dest, # the file to (re)place
                       write, # called with a temporary path beside `dest` to fill
                      )->Path:
     "Call `write(tmp_path)`, then rename the temporary file to `dest` (it is removed on failure)."
-    dest = Path(dest); tmp = _temp_file(dest)
-    try: write(Path(tmp)); os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
+    dest = Path(dest); tmp = Path(_temp_file(dest))
+    try: write(tmp); os.replace(tmp, dest)
+    except BaseException as e: _failed(dest, tmp, e); raise
     return dest
 
 @contextmanager
@@ -56,18 +74,18 @@ def open_atomic(dest, # the file to (re)place
                 mode:str='w', # 'w' (text, UTF-8) or 'wb'
                ):
     "Stream into a temporary file; it becomes `dest` when the `with` block ends without an error."
-    dest = Path(dest); tmp = _temp_file(dest)
+    dest = Path(dest); tmp = Path(_temp_file(dest))
     try:
         with open(tmp, mode, **({} if 'b' in mode else {'encoding': 'utf-8'})) as f: yield f
         os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
+    except BaseException as e: _failed(dest, tmp, e); raise
 
 def write_dir_atomic(dest, # the folder to (re)place
                      fill, # called with a temporary folder beside `dest` to fill
                     )->Path:
     "Call `fill(tmp_dir)`, then move the finished folder to `dest` (replacing it) by renames."
     dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(dest.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.tmp-', dir=dest.parent))
     tmp.chmod(0o777 & ~_umask())   # as `mkdir` would make it (mkdtemp's is owner-only)
     try:
@@ -76,8 +94,7 @@ def write_dir_atomic(dest, # the folder to (re)place
             old = dest.with_name(f'.{dest.name}.old-{os.getpid()}')
             os.replace(dest, old); os.replace(tmp, dest); shutil.rmtree(old)
         else: os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
+    except BaseException as e: _failed(dest, tmp, e); raise
     return dest
 
 def write_text(path, text:str)->Path:
@@ -92,6 +109,35 @@ def read_json(path, default=None):
     "The JSON in `path`, or `default` when it is missing or not valid JSON."
     try: return json.loads(Path(path).read_text(encoding='utf-8'))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError): return default
+
+# %% ../nbs/00a_store.ipynb #23e652c5
+STALE_AFTER_S = 3600 # a temporary unchanged this long belongs to a writer that is gone (live writers keep touching theirs)
+_TEMP = re.compile(r'\.(.+)\.(?:[a-z0-9_]{8}\.tmp|tmp-[a-z0-9_]{8}|(old)-\d+)') # the names mkstemp and mkdtemp get above; a set-aside folder
+
+def _age(p:Path)->float:
+    "Seconds since anything in `p` (a file, or a folder and all it holds) last changed."
+    stamps = [p.lstat().st_mtime] + ([q.lstat().st_mtime for q in p.rglob('*')] if p.is_dir() and not p.is_symlink() else [])
+    return time.time() - max(stamps)
+
+def clean_stale_temps(folder, # a folder the store's writers write into
+                      older_than_s:float=STALE_AFTER_S, # leave younger temporaries: their writer may still be running
+                     )->list[Path]:
+    "Remove the temporaries of killed writes in `folder` (a set-aside folder whose original is gone is put back); return them."
+    folder, done = Path(folder), []
+    try: entries = sorted(folder.iterdir())
+    except OSError: return done
+    for p in entries:
+        m = _TEMP.fullmatch(p.name)
+        is_dir = p.is_dir() and not p.is_symlink()
+        if not m or is_dir != (not p.name.endswith('.tmp')): continue   # a file made by mkstemp, else a folder
+        try:
+            if _age(p) < older_than_s: continue
+            if m[2] and not (folder/m[1]).exists(): os.rename(p, folder/m[1])
+            elif is_dir: shutil.rmtree(p)
+            else: p.unlink()
+            done.append(p)
+        except OSError: pass   # another process got there first
+    return done
 
 # %% ../nbs/00a_store.ipynb #4f66a334
 @contextmanager
@@ -124,12 +170,29 @@ def write_hashes(folder)->dict:
     write_json(folder/HASHES_FILE, hashes)
     return hashes
 
+def check_snapshot(folder)->dict:
+    "The hashes recorded in `folder/hashes.json`, once every file matches them; else an error naming the file that is missing or differs."
+    folder = Path(folder); path = folder/HASHES_FILE
+    if not path.is_file(): raise LmeffError(f"{path}: missing, so the files of {folder} cannot be checked")
+    hashes = read_json(path)
+    if not (isinstance(hashes, dict) and all(isinstance(h, str) and n == Path(n).name not in ('', '..') for n, h in hashes.items())):
+        raise LmeffError(f"{path}: not a JSON object of file names and SHA-256 hashes")
+    for name, h in hashes.items():
+        f = folder/name
+        if not f.is_file(): raise LmeffError(f"{f}: missing (listed in {HASHES_FILE})")
+        try: ok = sha256_file(f) == h
+        except OSError as e: raise LmeffError(f"{f}: cannot be read ({e.strerror})") from None
+        if not ok: raise LmeffError(f"{f}: its SHA-256 differs from the one in {HASHES_FILE} (the file is corrupt or was changed)")
+    meta = read_json(folder/META_FILE)
+    for key, name in (('weights_sha256', 'model.safetensors'), ('tokenizer_sha256', 'tokenizer.json')):
+        if isinstance(meta, dict) and meta.get(key) and name in hashes and meta[key] != hashes[name]:
+            raise LmeffError(f"{folder/name}: its SHA-256 differs from the {key} in {META_FILE} (the file was replaced)")
+    return hashes
+
 def verify_snapshot(folder)->bool:
-    "True when every file listed in `hashes.json` is present with its recorded hash."
-    folder = Path(folder)
-    hashes = read_json(folder/HASHES_FILE)
-    if not isinstance(hashes, dict): return False
-    return all((folder/n).is_file() and sha256_file(folder/n) == h for n, h in hashes.items())
+    "True when every file listed in `hashes.json` is present with its recorded hash (`check_snapshot` says which is not)."
+    try: check_snapshot(folder); return True
+    except LmeffError: return False
 
 # %% ../nbs/00a_store.ipynb #33dd4b23
 def milestone_label(m)->str:

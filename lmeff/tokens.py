@@ -4,15 +4,15 @@
 
 # %% ../nbs/01a_tokens.ipynb #61f15f0e
 from __future__ import annotations
-import json, shutil
-from contextlib import ExitStack
+import json, math, shutil
+from contextlib import ExitStack, contextmanager, suppress
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders, normalizers
-from .config import LmeffError, MIN_VOCAB, MAX_VOCAB
+from .config import LmeffError, MIN_VOCAB, MAX_VOCAB, TrainConfig, at_least, check_out_dir
 from .store import open_atomic, read_json, sha256_file, write_file_atomic, write_json
 from .data import CORPORA, FORMAT_VERSION, Corpus, DataError
 if TYPE_CHECKING: from transformers import PreTrainedTokenizerFast
@@ -21,7 +21,7 @@ if TYPE_CHECKING: from transformers import PreTrainedTokenizerFast
 __all__ = ['SPECIAL_TOKENS', 'PAD_ID', 'BOS_ID', 'EOS_ID', 'HF_SETTINGS', 'TOKENIZER_CONFIG', 'write_text', 'read_documents',
            'byte_level', 'new_bpe', 'tokenizer_path', 'train_tokenizer', 'tokenizer_file', 'load_encoder',
            'encode_texts', 'save_tokenizer_files', 'load_tokenizer', 'encode_documents', 'tokens_path', 'pack_tokens',
-           'load_tokens', 'prepare', 'add_cli', 'cmd_prep']
+           'max_token', 'load_tokens', 'Windows', 'eval_windows', 'prepare', 'add_cli', 'cmd_prep']
 
 # %% ../nbs/01a_tokens.ipynb #67096ab6
 def write_text(corpus:Corpus, dataset_dir, progress:bool=True)->dict:
@@ -30,7 +30,6 @@ def write_text(corpus:Corpus, dataset_dir, progress:bool=True)->dict:
     fp = {'format': FORMAT_VERSION, 'corpus': corpus.name, **corpus.fingerprint}
     old = read_json(text_dir/'manifest.json')
     if old and old['fingerprint'] == fp and all((text_dir/f'{s}.jsonl').exists() for s in old['documents']): return old
-    (text_dir/'manifest.json').unlink(missing_ok=True)
     splits = ('train', 'dev')
     docs, words = dict.fromkeys(splits, 0), dict.fromkeys(splits, 0)
     with ExitStack() as stack:   # both files appear together, or neither (an error inside removes both)
@@ -40,6 +39,7 @@ def write_text(corpus:Corpus, dataset_dir, progress:bool=True)->dict:
             docs[split] += 1; words[split] += len(doc.split())
         empty = [s for s, n in docs.items() if n == 0]
         if empty: raise DataError(f"{corpus.name}: the source has no {empty[0]} documents after cleaning")
+        (text_dir/'manifest.json').unlink(missing_ok=True)   # the old text is replaced now: until the new manifest, nothing matches
     if corpus.extras: corpus.extras(Path(dataset_dir))
     manifest = {'fingerprint': fp, 'documents': docs, 'words': words,
                 'sha256': {s: sha256_file(text_dir/f'{s}.jsonl') for s in splits}}
@@ -47,15 +47,22 @@ def write_text(corpus:Corpus, dataset_dir, progress:bool=True)->dict:
     return manifest
 
 def read_documents(dataset_dir, split:str, batch:int=1000)->Iterator[list[str]]:
-    "Stream the cleaned documents of a split in batches."
+    "Stream the cleaned documents of a split in batches; a cut-off or damaged file is an error naming the line."
     path = Path(dataset_dir)/'text'/f'{split}.jsonl'
     if not path.exists(): raise DataError(f"{path}: not prepared (run `lmeff prep` first)")
-    with open(path, encoding='utf-8') as f:
-        buf = []
-        for line in f:
-            buf.append(json.loads(line))
+    expected = (read_json(path.parent/'manifest.json') or {}).get('documents', {}).get(split)
+    redo = f"delete {path.parent} and run `lmeff prep` again"
+    with open(path, 'rb') as f:
+        buf, n = [], 0
+        for n, line in enumerate(f, 1):
+            try: doc = json.loads(line)
+            except ValueError: doc = None   # not JSON, or not UTF-8
+            if not isinstance(doc, str) or not line.endswith(b'\n'):
+                raise DataError(f"{path}, line {n}: cut off or damaged (not a whole line holding a JSON string); {redo}")
+            buf.append(doc)
             if len(buf) == batch: yield buf; buf = []
         if buf: yield buf
+    if expected is not None and n != expected: raise DataError(f"{path}: {n:,} documents where its manifest counts {expected:,} (cut off?); {redo}")
 
 # %% ../nbs/01a_tokens.ipynb #d8775e1b
 SPECIAL_TOKENS = {'pad_token': '<pad>', 'bos_token': '<s>', 'eos_token': '</s>'}
@@ -189,14 +196,53 @@ def pack_tokens(dataset_dir, vocab_size:int, split:str, progress:bool=True, batc
     write_json(mpath, manifest)
     return manifest
 
+def max_token(arr:np.ndarray, sample:int=1<<26)->int:
+    "The largest id in `arr`; past `sample` tokens, in 64 blocks spread over it (a foreign stream has large ids throughout)."
+    if len(arr) <= sample: return int(arr.max())
+    block = sample // 64
+    return max(int(arr[s:s+block].max()) for s in np.linspace(0, len(arr) - block, 64, dtype=np.int64))
+
 def load_tokens(data_dir, dataset:str, vocab_size:int, split:str)->tuple[np.memmap, dict]:
     "The packed stream of a prepared split as a read-only memmap, with its manifest (validated)."
     path = tokens_path(Path(data_dir)/dataset, vocab_size, split)
     manifest = read_json(path.with_suffix('.json'))
+    prep = f"lmeff prep {dataset} --out {data_dir} --vocab-sizes {vocab_size}"
     if manifest is None or not path.exists():
-        raise DataError(f"{path}: not prepared (run `lmeff prep {dataset} --out {data_dir} --vocab-sizes {vocab_size}`)")
+        if dataset not in CORPORA and not (Path(data_dir)/dataset).is_dir():
+            raise DataError(f"unknown dataset {dataset!r}: nothing prepared under {data_dir}, and `lmeff prep` knows only {', '.join(CORPORA)}")
+        raise DataError(f"{path}: not prepared (run `{prep}`)")
+    if manifest.get('vocab_size') != vocab_size: raise DataError(f"{path}: its manifest is for vocabulary size {manifest.get('vocab_size')}; run `{prep}`")
     if path.stat().st_size != 2*manifest['tokens']: raise DataError(f"{path}: size does not match its manifest; run `lmeff prep` again")
-    return np.memmap(path, dtype=np.uint16, mode='r'), manifest
+    arr = np.memmap(path, dtype=np.uint16, mode='r')
+    top = max_token(arr)   # ~3 ms for 20M tokens
+    if top >= vocab_size: raise DataError(f"{path}: token id {top} in a vocabulary of {vocab_size} (a stream from another tokenizer?); delete it and run `{prep}`")
+    return arr, manifest
+
+# %% ../nbs/01a_tokens.ipynb #1b13a5f3
+class Windows:
+    "Sequence k of a seeded, epoch-wise shuffled stream of non-overlapping windows."
+    def __init__(self, tokens:np.ndarray, seq_length:int, seed:int):
+        self.tokens, self.T, self.seed = tokens, seq_length, seed
+        self.n = (len(tokens) - 1) // seq_length
+        if self.n < 1: raise LmeffError(f"the token stream ({len(tokens)} tokens) is shorter than one sequence of {seq_length}")
+        self._perm = (None, None)
+    def order(self, epoch:int)->np.ndarray:
+        if self._perm[0] != epoch: self._perm = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.n))
+        return self._perm[1]
+    def batch(self, ks)->np.ndarray:
+        "(B, T+1) int64 array of sequences ks (ascending)."
+        ks = np.asarray(ks); epochs = ks // self.n
+        rows = np.concatenate([self.order(e)[ks[epochs == e] % self.n] for e in np.unique(epochs)])
+        return self.tokens[rows[:, None] * self.T + np.arange(self.T + 1)].astype(np.int64)
+
+def eval_windows(cfg:TrainConfig, dev:Windows)->np.ndarray:
+    "The dev windows every evaluation of a run uses (in stream order): see `EvalArgs.eval_set`."
+    e = cfg.eval
+    if e.eval_set == 'subset': return np.arange(min(e.eval_sequences, dev.n))
+    if e.eval_set == 'full': return np.arange(dev.n)
+    k = max(1, math.ceil(float(e.eval_set) * dev.n))
+    seed = cfg.seed if cfg.optim.data_seed is None else cfg.optim.data_seed
+    return np.sort(np.random.default_rng([seed, 1]).choice(dev.n, k, replace=False))
 
 # %% ../nbs/01a_tokens.ipynb #fcb03e85
 def prepare(dataset:str, # a registered corpus: tinystories, babylm3, hybrid_3.7B, synthetic, …
@@ -208,21 +254,36 @@ def prepare(dataset:str, # a registered corpus: tinystories, babylm3, hybrid_3.7
            )->dict:
     "Prepare `dataset` end to end; return {'text': manifest, 'tokens': {V: {split: manifest}}}."
     if dataset not in CORPORA: raise DataError(f"unknown dataset {dataset!r}; known: {', '.join(CORPORA)}")
+    if not vocab_sizes: raise DataError("no vocabulary size given")
     bad = [v for v in vocab_sizes if not MIN_VOCAB <= v <= MAX_VOCAB]
     if bad: raise DataError(f"vocabulary sizes must be in {MIN_VOCAB}..{MAX_VOCAB}, got {bad}")
-    dataset_dir = Path(data_dir)/dataset
+    dataset_dir = check_out_dir(data_dir)/dataset
     corpus = CORPORA[dataset](source, **options)
-    text = write_text(corpus, dataset_dir, progress)
-    tokens = {}
-    for v in vocab_sizes:
-        train_tokenizer(dataset_dir, v, progress)
-        tokens[v] = {s: pack_tokens(dataset_dir, v, s, progress) for s in ('train', 'dev')}
+    with _no_new_empty_folders(dataset_dir):
+        text = write_text(corpus, dataset_dir, progress)
+        tokens = {}
+        for v in vocab_sizes:
+            train_tokenizer(dataset_dir, v, progress)
+            tokens[v] = {s: pack_tokens(dataset_dir, v, s, progress) for s in ('train', 'dev')}
     return {'text': text, 'tokens': tokens, 'notes': corpus.notes}
+
+@contextmanager
+def _no_new_empty_folders(folder:Path):
+    "On an error, remove the folders up to and under `folder` that the block created and left empty (steps that completed stay)."
+    def folders(): return {p for p in (folder, *folder.parents, *(folder.rglob('*') if folder.is_dir() else ())) if p.is_dir()}
+    before = folders()
+    try: yield
+    except BaseException:
+        for p in sorted(folders() - before, key=lambda p: len(p.parts), reverse=True):
+            with suppress(OSError): p.rmdir()   # only an empty folder goes
+        raise
 
 # %% ../nbs/01a_tokens.ipynb #2d5a3fc4
 def _ints(s:str)->list[int]:
-    try: return [int(x) for x in s.split(',') if x.strip()]
-    except ValueError: raise LmeffError(f"--vocab-sizes: expected comma-separated integers, got {s!r}") from None
+    try: sizes = [int(x) for x in s.split(',') if x.strip()]
+    except ValueError: sizes = []
+    if not sizes: raise LmeffError(f"--vocab-sizes: expected comma-separated integers like 8000,16000, got {s!r}")
+    return sizes
 
 def add_cli(sub):
     p = sub.add_parser('prep', help='prepare a corpus: cleaned text, BPE tokenizers, packed token streams',
@@ -239,6 +300,7 @@ def add_cli(sub):
     return p
 
 def cmd_prep(args)->int:
+    at_least(args.words, 1, '--words'); check_out_dir(args.out, '--out')
     res = prepare(args.dataset, args.out, _ints(args.vocab_sizes), source=args.source,
                   words=args.words, seed=args.seed, train_set=args.train_set)
     t = res['text']

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_train.ipynb #47814661
 from __future__ import annotations
-import json, math, os, random, time
+import hashlib, json, math, os, random, time
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 import numpy as np
@@ -17,36 +17,19 @@ from .config import GROUPS, LmeffError, RunConfig, TrainConfig, add_flags, miles
 from . import store
 from .store import (FINAL, LOG_FILE, META_FILE, STATE_FILE, TRAIN_CONFIG_FILE, HubStore, SnapshotMeta, anchor_run_dir, file_lock,
                          milestone_label, random_init_dir, sha256_file, snapshot_dir, write_dir_atomic, write_file_atomic, write_hashes, write_json)
-from .tokens import load_tokens, load_tokenizer, save_tokenizer_files, tokenizer_path
+from .tokens import Windows, eval_windows, load_tokens, load_tokenizer, save_tokenizer_files, tokenizer_path
 from .model import init_random
 
 # %% auto #0
-__all__ = ['run_dir', 'Windows', 'save_snapshot', 'save_state', 'resume_key', 'loss_fn', 'eval_windows', 'evaluate',
-           'ensure_init', 'ScheduleState', 'optimizer_step', 'evaluate_and_snapshot', 'resume_schedule',
-           'train_schedule', 'train', 'add_cli', 'config_from_args', 'cmd_train']
+__all__ = ['run_dir', 'save_snapshot', 'save_state', 'resume_key', 'loss_fn', 'evaluate', 'ensure_init', 'ScheduleState',
+           'optimizer_step', 'evaluate_and_snapshot', 'resume_schedule', 'train_schedule', 'train', 'add_cli',
+           'config_from_args', 'cmd_train']
 
 # %% ../nbs/03_train.ipynb #06fa9f42
 def run_dir(cfg:TrainConfig)->Path:
     "The folder of the run `cfg` describes."
     r = cfg.run
     return store.run_dir(cfg.storage.out, r.dataset, r.model_config, r.tokenizer_vocab_size, cfg.seed)
-
-# %% ../nbs/03_train.ipynb #1b13a5f3
-class Windows:
-    "Sequence k of a seeded, epoch-wise shuffled stream of non-overlapping windows."
-    def __init__(self, tokens:np.ndarray, seq_length:int, seed:int):
-        self.tokens, self.T, self.seed = tokens, seq_length, seed
-        self.n = (len(tokens) - 1) // seq_length
-        if self.n < 1: raise LmeffError(f"the token stream ({len(tokens)} tokens) is shorter than one sequence of {seq_length}")
-        self._perm = (None, None)
-    def order(self, epoch:int)->np.ndarray:
-        if self._perm[0] != epoch: self._perm = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.n))
-        return self._perm[1]
-    def batch(self, ks)->torch.Tensor:
-        "(B, T+1) int64 tensor of sequences ks (ascending)."
-        ks = np.asarray(ks); epochs = ks // self.n
-        rows = np.concatenate([self.order(e)[ks[epochs == e] % self.n] for e in np.unique(epochs)])
-        return torch.from_numpy(self.tokens[rows[:, None] * self.T + np.arange(self.T + 1)].astype(np.int64))
 
 # %% ../nbs/03_train.ipynb #2370a533
 def save_snapshot(model, tokenizer_json, dest, meta:SnapshotMeta)->Path:
@@ -89,7 +72,12 @@ def _dist()->tuple[int, int, int]:
     return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1)), int(os.environ.get('LOCAL_RANK', 0))
 
 def _device(cfg:TrainConfig, local_rank:int)->torch.device:
-    if cfg.hardware.device != 'auto': return torch.device(cfg.hardware.device)
+    d = cfg.hardware.device
+    if d.startswith('cuda') and not torch.cuda.is_available():
+        raise LmeffError(f"--device {d}: this PyTorch ({torch.__version__}) sees no CUDA GPU"
+                         + ('' if torch.version.cuda else ': it is a CPU-only build; install a CUDA build of torch'))
+    if d == 'mps' and not torch.backends.mps.is_available(): raise LmeffError("--device mps: not available on this machine")
+    if d != 'auto': return torch.device(d)
     return torch.device(f'cuda:{local_rank}') if torch.cuda.is_available() else torch.device('cpu')
 
 def _autocast_dtype(cfg:TrainConfig, device)->torch.dtype|None:
@@ -103,16 +91,6 @@ def loss_fn(model, batch:torch.Tensor, autocast_dtype)->torch.Tensor:
     with torch.autocast(x.device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
         logits = model(input_ids=x).logits                          # (B, T, V)
     return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
-
-@torch.no_grad()
-def eval_windows(cfg:TrainConfig, dev:Windows)->np.ndarray:
-    "The dev windows every evaluation of a run uses (in stream order): see `EvalArgs.eval_set`."
-    e = cfg.eval
-    if e.eval_set == 'subset': return np.arange(min(e.eval_sequences, dev.n))
-    if e.eval_set == 'full': return np.arange(dev.n)
-    k = max(1, math.ceil(float(e.eval_set) * dev.n))
-    seed = cfg.seed if cfg.optim.data_seed is None else cfg.optim.data_seed
-    return np.sort(np.random.default_rng([seed, 1]).choice(dev.n, k, replace=False))
 
 @torch.no_grad()
 def evaluate(model, dev:Windows, windows:np.ndarray, batch_size:int, device, autocast_dtype)->float:
@@ -151,6 +129,7 @@ def _setup(cfg:TrainConfig, hub_api=None)->_Run:
     "Check the run can start (data, Hub credentials, anchors within the epochs) and load what its schedules share."
     rank, world, local_rank = _dist()
     r = cfg.run
+    device = _device(cfg, local_rank)   # before any data is read
     store = HubStore(r.dataset, r.model_config, r.tokenizer_vocab_size, cfg.seed, api=hub_api) if cfg.storage.store == 'hf' and rank == 0 else None
     train_tokens, manifest = load_tokens(cfg.data_dir, r.dataset, r.tokenizer_vocab_size, 'train')
     dev_tokens, _ = load_tokens(cfg.data_dir, r.dataset, r.tokenizer_vocab_size, 'dev')
@@ -167,7 +146,6 @@ def _setup(cfg:TrainConfig, hub_api=None)->_Run:
         if steps_to_reach(a, tps) > epoch_steps:
             raise LmeffError(f"anchor {milestone_label(a)}M needs {steps_to_reach(a, tps) * tps / 1e6:.3g}M tokens, more than {r.epochs} "
                              f"epoch(s) of {r.dataset} ({epoch_steps * tps / 1e6:.3g}M); raise epochs or lower the anchor")
-    device = _device(cfg, local_rank)
     if world > 1 and not torch.distributed.is_initialized():
         if device.type == 'cuda': torch.cuda.set_device(device)
         torch.distributed.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
@@ -205,7 +183,7 @@ class ScheduleState:
     step:int=0 # optimizer steps taken
     best:float=math.inf # lowest eval loss so far
     stale_evals:int=0 # evaluations since the eval loss last improved by min_delta (early stopping)
-    stopped:bool=False # early stopping or max_steps ended the schedule
+    stopped:bool=False # early stopping ended the schedule
 
 def optimizer_step(run:_Run, model, fwd, opt, sched, step:int)->tuple[torch.Tensor, float]:
     "Train on the sequences of optimizer step `step` (0-based); return the mean train loss (a tensor) and the learning rate used."
@@ -214,7 +192,7 @@ def optimizer_step(run:_Run, model, fwd, opt, sched, step:int)->tuple[torch.Tens
     total = torch.zeros((), device=run.device)
     for micro in range(accum):
         first = ((step * accum + micro) * run.world + run.rank) * batch_size   # global index of this rank's first sequence
-        batch = run.train.batch(range(first, first + batch_size)).to(run.device, non_blocking=True)
+        batch = torch.from_numpy(run.train.batch(range(first, first + batch_size))).to(run.device, non_blocking=True)
         sync = run.world == 1 or micro == accum - 1
         with (torch.enable_grad() if sync else fwd.no_sync()):
             loss = loss_fn(fwd, batch, run.autocast) / accum
@@ -272,16 +250,45 @@ def evaluate_and_snapshot(run:_Run, model, state:ScheduleState, end_step:int,
     return eval_loss
 
 # %% ../nbs/03_train.ipynb #1f2a3b4c
+def _digest(*state_dicts)->str:
+    "SHA-256 over every tensor of the given state dicts (names, dtypes, shapes and bytes): what a damaged state file cannot fake."
+    h = hashlib.sha256()
+    def walk(prefix, obj):
+        if isinstance(obj, torch.Tensor):
+            t = obj.detach().cpu().contiguous().reshape(-1)   # 0-d tensors cannot be viewed as bytes
+            h.update(f"{prefix}:{obj.dtype}:{tuple(obj.shape)}".encode()); h.update(t.view(torch.uint8).numpy().tobytes())
+        elif isinstance(obj, dict):
+            for k in sorted(obj, key=str): walk(f"{prefix}.{k}", obj[k])
+        elif isinstance(obj, (list, tuple)):
+            for i, v in enumerate(obj): walk(f"{prefix}.{i}", v)
+        else: h.update(f"{prefix}={obj!r}".encode())
+    for i, sd in enumerate(state_dicts): walk(str(i), sd)
+    return h.hexdigest()
+
 def _save_schedule(path:Path, key:dict, model, opt, sched, device, state:ScheduleState, done:bool=False, summary:dict|None=None):
-    save_state(path, key=key, model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
+    weights, optim = model.state_dict(), opt.state_dict()
+    save_state(path, key=key, model=weights, optimizer=optim, scheduler=sched.state_dict(), digest=_digest(weights, optim),
                rng=_rng_state(device), **asdict(state), done=done, summary=summary)
+
+def _read_log(log:Path)->list[dict]:
+    "The rows of a training log; a last line cut by a kill is dropped."
+    rows = []
+    for i, line in enumerate(log.read_text().splitlines() if log.exists() else []):
+        try: rows.append(json.loads(line))
+        except json.JSONDecodeError: continue   # torn by a kill mid-write; the state knows how far training got
+    return rows
 
 def resume_schedule(folder:Path, key:dict, model, opt, sched, device, rank:int=0)->tuple[ScheduleState, dict|None]:
     "Restore the schedule in `folder` (if it has a state); return its state, and its summary if it had finished."
     path, log = folder/STATE_FILE, folder/LOG_FILE
     state, summary = ScheduleState(), None
     if path.exists():
-        saved = torch.load(path, map_location=device, weights_only=False)
+        try: saved = torch.load(path, map_location=device, weights_only=False)
+        except Exception as e: raise LmeffError(f"{path}: cannot read this training state ({type(e).__name__}: {e}); the file is damaged. "
+                                                "Delete it to restart this schedule from its random init") from None
+        if 'digest' in saved and _digest(saved['model'], saved['optimizer']) != saved['digest']:
+            raise LmeffError(f"{path}: the weights or optimizer state in this file do not match its checksum; the file is damaged. "
+                             "Delete it to restart this schedule from its random init")
         if saved['key'] != key:
             diff = {k: (saved['key'].get(k), v) for k, v in key.items() if saved['key'].get(k) != v}
             raise LmeffError(f"{path} was written by a different configuration {diff}; use another --out or delete it")
@@ -290,8 +297,8 @@ def resume_schedule(folder:Path, key:dict, model, opt, sched, device, rank:int=0
         _set_rng_state(saved['rng'], device)
         state = ScheduleState(step=saved['step'], best=saved['best'], stale_evals=saved.get('stale_evals', saved.get('bad', 0)))
     if rank == 0:   # keep the log consistent with the state: drop lines written after the state we resume from
-        rows = [l for l in (log.read_text().splitlines() if log.exists() else []) if json.loads(l)['step'] <= state.step]
-        log.write_text(''.join(r + '\n' for r in rows))
+        rows = [r for r in _read_log(log) if r.get('step', 0) <= state.step]
+        log.write_text(''.join(json.dumps(r) + '\n' for r in rows))
     return state, summary
 
 # %% ../nbs/03_train.ipynb #3b4c5d6e
@@ -318,7 +325,8 @@ def train_schedule(run:_Run, folder:Path, end_step:int,
     bar = tqdm(total=end_step, initial=state.step, desc=folder.name, unit=' steps', disable=not (cfg.progress.progress and run.rank == 0))
     t_last, tokens_last = time.perf_counter(), state.step * tps
     eval_loss = None
-    while state.step < end_step and not state.stopped:
+    capped = lambda: bool(cfg.progress.max_steps) and state.step >= cfg.progress.max_steps
+    while state.step < end_step and not state.stopped and not capped():
         train_loss, lr = optimizer_step(run, model, fwd, opt, sched, state.step)
         state.step += 1
         row = {'step': state.step, 'tokens_seen': state.step * tps, 'train_loss': train_loss.item(), 'lr': lr}
@@ -326,17 +334,17 @@ def train_schedule(run:_Run, folder:Path, end_step:int,
         if eval_loss is not None: row['eval_loss'] = eval_loss
         if run.rank == 0:
             with open(folder/LOG_FILE, 'a') as f: f.write(json.dumps(row) + '\n')
-        if cfg.progress.max_steps and state.step >= cfg.progress.max_steps: state.stopped = True
-        if state.step % cfg.eval.save_every == 0 or state.step in due: save()
+        if state.step % cfg.eval.save_every == 0 or state.step in due or capped(): save()
         now = time.perf_counter()
         bar.update(1); bar.set_postfix(tokens=f"{state.step*tps/1e6:.2f}M", tok_s=f"{(state.step*tps - tokens_last)/max(now - t_last, 1e-9):,.0f}",
                                        loss=f"{row['train_loss']:.3f}", refresh=False)
         t_last, tokens_last = now, state.step * tps
     bar.close()
+    finished = state.step >= end_step or state.stopped   # a schedule cut short by max_steps is not finished: a later run continues it
     summary = {'folder': str(folder), 'anchor': anchor, 'steps': state.step, 'tokens_seen': state.step * tps,
-               'best_eval_loss': state.best if anchor == -1.0 else eval_loss,
-               'stopped_early': state.step < end_step and not cfg.progress.max_steps}
-    save(done=True, summary=summary)
+               'best_eval_loss': state.best if anchor == -1.0 else eval_loss, 'stopped_early': state.stopped,
+               'capped': not finished}
+    if finished: save(done=True, summary=summary)
     if run.world > 1: torch.distributed.barrier()
     return summary
 

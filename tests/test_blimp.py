@@ -2,12 +2,13 @@
 import json, math, shutil
 import numpy as np, pandas as pd, pytest, torch
 from lmeff.config import LmeffError
+from lmeff.tokens import load_encoder
 from lmeff.model import init_random
 from lmeff.blimp_tasks import BLIMP_TASKS, phenomenon
 from lmeff.blimp import (PAIR_COLUMNS, load_blimp, read_blimp_file, load_model, sentence_logprobs, score_model,
                          compare_scores, blimp_results, stderr, write_results, load_pair_logprobs, score_run, run_snapshots,
                          pairs_sha256)
-from lmeff.store import results_dir, sha256_file, RESULTS_FILE, PAIRS_FILE
+from lmeff.store import results_dir, sha256_file, write_hashes, RESULTS_FILE, PAIRS_FILE
 from lmeff.cli import main
 from conftest import SHARED_DATA, run_cli
 from helpers import tiny_tokenizer
@@ -231,6 +232,7 @@ def make_run(root, model_dir, snapshots=(('milestone-0.05M', '0.05', 50_000), ('
         shutil.copytree(model_dir, run/name)
         (run/name/'milestone_meta.json').write_text(json.dumps(dict(milestone=label, tokens_seen=tokens, global_step=tokens//1000,
                                                                     dataset='synthetic', model_config='tiny', seed=0, vocab_size=300)))
+        (run/name/'hashes.json').unlink(missing_ok=True); write_hashes(run/name)          # as the training stage writes a snapshot
     return run
 
 def test_score_run_layout_skip_and_force(tmp_path, toy_model):
@@ -244,13 +246,88 @@ def test_score_run_layout_skip_and_force(tmp_path, toy_model):
         assert cfg['milestone'] == label and cfg['dataset'] == 'synthetic' and cfg['n_pairs'] == 5 and (path.parent/PAIRS_FILE).is_file()
     first = results/'blimp'/'synthetic'/'tiny'/'seed-0'/'tok-300'/'0.05'/RESULTS_FILE
     stamp = first.stat().st_mtime_ns
-    # finished snapshots are skipped without even reading BLiMP; a missing one is scored
+    # finished snapshots are skipped; a missing one is scored
     (results/'blimp'/'synthetic'/'tiny'/'seed-0'/'tok-300'/'0.1'/RESULTS_FILE).unlink()
     again = score_run(run, results, blimp, progress=False)
     assert [s['status'] for s in again] == ['skipped', 'scored', 'skipped'] and first.stat().st_mtime_ns == stamp
-    assert [s['status'] for s in score_run(run, results, tmp_path/'no-blimp-needed', progress=False)] == ['skipped']*3
+    assert [s['note'] for s in again] == [None]*3
+    shutil.copytree(blimp, tmp_path/'same-pairs-elsewhere')                   # the same pairs from another folder are the same data
+    assert [s['status'] for s in score_run(run, results, tmp_path/'same-pairs-elsewhere', progress=False)] == ['skipped']*3
     assert [s['status'] for s in score_run(run, results, blimp, force=True, progress=False)] == ['scored']*3
     assert first.stat().st_mtime_ns != stamp
+
+def test_results_of_other_weights_or_pairs_are_redone(tmp_path, toy_model, capsys):
+    "Results already in the layout are kept only when they were made from this snapshot's weights and tokenizer and these pairs."
+    run, blimp, results = make_run(tmp_path, toy_model), write_toy(tmp_path/'blimp'), tmp_path/'results'
+    score_run(run, results, blimp, progress=False)
+    where = lambda label: results/'blimp'/'synthetic'/'tiny'/'seed-0'/'tok-300'/label/RESULTS_FILE
+    # the run was trained again (another seed, say) into the same folder: its 0.1 snapshot now has other weights
+    init_random('tiny', None, seed=1, out=tmp_path/'seed1', tokenizer=toy_model, seq_length=64)
+    shutil.copy(tmp_path/'seed1'/'model.safetensors', run/'milestone-0.1M'/'model.safetensors'); write_hashes(run/'milestone-0.1M')
+    # results written by an older lmeff record no provenance
+    old = json.loads(where('final').read_text())
+    for k in ('weights_sha256', 'tokenizer_sha256', 'blimp_sha256'): old['config'].pop(k)
+    where('final').write_text(json.dumps(old))
+    done = score_run(run, results, blimp, progress=False)
+    assert [(s['status'], s['note']) for s in done] == [
+        ('skipped', None), ('scored', 'the results there were made from other weights'),
+        ('scored', 'the results there record no weights, tokenizer or BLiMP hashes (an older lmeff)')]
+    assert json.loads(where('0.1').read_text())['config']['weights_sha256'] == {'model.safetensors': sha256_file(run/'milestone-0.1M'/'model.safetensors')}
+    # another BLiMP folder: every snapshot is scored again, and the command line says why
+    other = write_toy(tmp_path/'blimp2'); (other/'npi.jsonl').write_text((other/'npi.jsonl').read_text().replace('Nobody', 'No one'))
+    rc, out, err = cli('--run', run, '--blimp-dir', other, '--results', results, capsys=capsys)
+    assert rc == 0 and out.count('rescored: the results there were made from other BLiMP data') == 3, (out, err)
+    assert all(json.loads(where(l).read_text())['config']['blimp_sha256'] == pairs_sha256(load_blimp(other)) for l in ('0.05', '0.1', 'final'))
+    (run/'final'/'tokenizer.json').write_text(json.dumps(json.loads((run/'final'/'tokenizer.json').read_text()), indent=1))   # other bytes
+    write_hashes(run/'final')
+    assert [s['note'] for s in score_run(run, results, other, progress=False)] == [None, None, 'the results there were made from another tokenizer']
+
+def flip_byte(path, at=-1):
+    "Corrupt `path` in place: one byte changed, same size."
+    b = bytearray(path.read_bytes()); b[at] ^= 0xFF; path.write_bytes(bytes(b))
+
+def test_a_corrupt_snapshot_is_not_scored(tmp_path, toy_model, capsys):
+    "Every snapshot is checked against its hashes.json before anything is scored: one corrupt file stops the run, and nothing is written."
+    run, blimp = make_run(tmp_path, toy_model), write_toy(tmp_path/'blimp')
+    bad = run/'milestone-0.1M'/'model.safetensors'
+    flip_byte(bad, len(bad.read_bytes()) - 40)                                  # a weight, not the header: it would load and score
+    rc, out, err = cli('--run', run, '--blimp-dir', blimp, '--results', tmp_path/'results', capsys=capsys)
+    assert rc == 2 and out == '' and err == f"lmeff blimp: error: {bad}: its SHA-256 differs from the one in hashes.json (the file is corrupt or was changed)\n"
+    assert not (tmp_path/'results').exists()
+    with pytest.raises(LmeffError, match='milestone-0.1M/model.safetensors'): score_run(run, tmp_path/'results', blimp, force=True, progress=False)
+    (run/'milestone-0.05M'/'hashes.json').unlink()
+    with pytest.raises(LmeffError, match=r'milestone-0\.05M/hashes\.json: missing'): score_run(run, tmp_path/'results', blimp, progress=False)
+    # one model: a local folder with a hashes.json is checked too
+    rc, out, err = cli('--model', run/'milestone-0.1M', '--blimp-dir', blimp, '--out', tmp_path/'one.json', capsys=capsys)
+    assert rc == 2 and err.splitlines() == [f"lmeff blimp: error: {bad}: its SHA-256 differs from the one in hashes.json (the file is corrupt or was changed)"]
+    assert not (tmp_path/'one.json').exists() and not (tmp_path/PAIRS_FILE).exists()
+
+def test_unusable_model_folders_are_named(tmp_path, toy_model, capsys):
+    "Weights cut short or missing, or a tokenizer larger than the embedding: one line naming the file, not a library traceback."
+    blimp = write_toy(tmp_path/'blimp')
+    def run(model, checked=True):
+        rc, out, err = cli('--model', model, '--blimp-dir', blimp, '--out', tmp_path/'x.json', '--device', 'cpu', capsys=capsys)
+        assert rc == 2 and not (tmp_path/'x.json').exists(), err
+        if checked: assert len(err.splitlines()) == 1, err               # found before transformers loads anything
+        return err.splitlines()[-1]
+    m = tmp_path/'m'; shutil.copytree(toy_model, m); (m/'hashes.json').unlink()    # a folder from elsewhere: nothing to check it against
+    whole = (m/'model.safetensors').read_bytes()
+    (m/'model.safetensors').write_bytes(whole[:len(whole)//3])
+    assert f"{m/'model.safetensors'}: {len(whole)//3:,} bytes where its header promises {len(whole):,}" in run(m)
+    (m/'model.safetensors').unlink()
+    assert f"{m/'model.safetensors'}: missing (no weights in {m})" in run(m)
+    (m/'model.safetensors').write_bytes(whole)
+    cfg = json.loads((m/'config.json').read_text()); n = cfg['vocab_size']
+    tok = load_encoder(m); tok.add_tokens([f'word{i}' for i in range(10)]); tok.save(str(m/'tokenizer.json'))   # another model's tokenizer
+    assert f"{m/'tokenizer.json'}: the tokenizer has {n+10} tokens, more than the {n} rows of the model's embedding ({m/'config.json'})" in run(m)
+    shutil.copy(toy_model/'tokenizer.json', m/'tokenizer.json')
+    cfg['vocab_size'] = n + 10; (m/'config.json').write_text(json.dumps(cfg))   # the weights no longer fit the config
+    assert f"{m/'model.safetensors'}: lm_head.weight has {n} rows, but {m/'config.json'} says vocab_size {n+10}" in run(m)
+    (m/'config.json').write_text(json.dumps({**cfg, 'vocab_size': n, 'num_hidden_layers': 3}))   # transformers would make up layer 2
+    assert run(m, checked=False) == (f"lmeff blimp: error: {m}: its weights do not fit its config.json (missing keys: "
+                                     "model.layers.2.input_layernorm.weight, model.layers.2.mlp.down_proj.weight, model.layers.2.mlp.gate_proj.weight, ...)")
+    (m/'config.json').write_text(json.dumps({**cfg, 'vocab_size': n, 'model_type': 'no-such-model'}))   # what no check foresaw
+    assert run(m, checked=False).startswith(f"lmeff blimp: error: {m}: could not be loaded as a model (")
 
 def test_snapshots_in_token_order(tmp_path, toy_model):
     run = make_run(tmp_path, toy_model, (('final', 'final', 9_000_000), ('milestone-10M', 10, 10_000_000), ('milestone-2M', 2, 2_000_000)))
@@ -270,6 +347,13 @@ def test_run_errors(tmp_path, toy_model):
     with pytest.raises(LmeffError, match=r'milestone_meta\.json: missing key\(s\) dataset'): score_run(run, tmp_path/'r')
     (run/'final'/'milestone_meta.json').write_text('{"milestone": ')
     with pytest.raises(LmeffError, match=r'milestone_meta\.json: not valid JSON'): score_run(run, tmp_path/'r')
+
+def test_a_line_that_is_not_utf8_is_named(tmp_path):
+    f = tmp_path/'agr.jsonl'
+    f.write_bytes(b'{"sentence_good": "The cat runs.", "sentence_bad": "The cat run."}\n{"sentence_good": "A d\xf6g barks.", "sentence_bad": "A dog bark."}\n')
+    with pytest.raises(LmeffError, match=rf"^{f}, line 2: not UTF-8 text \(byte 0xf6 at position 23\)"): read_blimp_file(f)
+    f.write_bytes(b'\xef\xbb\xbf{"sentence_good": "The cat runs.", "sentence_bad": "The cat run."}\n')   # a byte-order mark is fine
+    assert read_blimp_file(f)[0]['sentence_good'] == 'The cat runs.'
 
 def test_model_errors(tmp_path, toy_model):
     with pytest.raises(LmeffError, match='no such model folder'): load_model(tmp_path/'a'/'b'/'c')
@@ -328,7 +412,7 @@ def test_results_record_what_was_scored(tmp_path, toy_model):
         assert pairs_sha256(changed) != cfg['blimp_sha256']
     other = tmp_path/'other'; shutil.copytree(toy_model, other)
     init_random('tiny', None, seed=1, out=tmp_path/'seed1', tokenizer=toy_model, seq_length=64)
-    shutil.copy(tmp_path/'seed1'/'model.safetensors', other/'model.safetensors')
+    shutil.copy(tmp_path/'seed1'/'model.safetensors', other/'model.safetensors'); write_hashes(other)
     _, res2 = score_model_to_json(tmp_path/'b.json', other, pairs)
     assert res2['config']['weights_sha256'] != cfg['weights_sha256'] and res2['config']['tokenizer_sha256'] == cfg['tokenizer_sha256']
 

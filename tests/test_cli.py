@@ -1,4 +1,6 @@
 import json
+from pathlib import Path
+import pytest
 from transformers import AutoModelForCausalLM
 from lmeff.config import COLUMNS
 from conftest import run_cli, ROOT
@@ -53,3 +55,68 @@ def test_init_errors_exit_2(tmp_path):
                  ['--model-config', 'tiny', '--vocab-size', '100'], ['--model-config', 'tiny', '--tokenizer', tmp_path/'nope.json']):
         r = run_cli('init', *args, '--out', tmp_path/'m')
         assert r.returncode == 2 and 'error' in r.stderr and 'Traceback' not in r.stderr, (args, r.stderr)
+
+def bad_inputs(root):
+    "Every input the user-mistake cases below need, built under `root`."
+    import numpy as np, shutil, zipfile
+    from lmeff.tokens import prepare, tokens_path
+    (root/'dup.csv').write_text(HDR.strip() + ',model_config\ntiny,synthetic,1,8,1,64,[0.1],512,20m\n')
+    (root/'extra.csv').write_text(HDR.strip() + ',notes\ntiny,synthetic,1,8,1,64,[0.1],512,first try\n')
+    (root/'ok.csv').write_text(HDR + 'tiny,synthetic,1,8,1,64,[0.1],512\n')
+    (root/'afile').write_text('')
+    for name, train in (('utf16', 'A cat sat.<|endoftext|>A dog ran.'.encode('utf-16')), ('random', bytes(range(128, 256)) * 20)):
+        (root/name).mkdir(); (root/name/'x-train.txt').write_bytes(train); (root/name/'x-valid.txt').write_text('The end.')
+    (root/'junk.zip').write_bytes(bytes(range(256)) * 10)
+    with zipfile.ZipFile(root/'crc.zip', 'w', zipfile.ZIP_STORED) as z:
+        z.writestr('x-train.txt', 'A cat sat on the mat. ' * 50); z.writestr('x-valid.txt', 'The end.')
+    b = bytearray((root/'crc.zip').read_bytes()); b[b.find(b'A cat') + 100] ^= 0x20; (root/'crc.zip').write_bytes(bytes(b))
+    (root/'hybrid'/'c4').mkdir(parents=True); (root/'hybrid'/'c4'/'a.jsonl.gz').write_bytes(b'{"text": "not gzip"}\n')
+    prepare('synthetic', root/'cut', [300], words=2000, progress=False)
+    shutil.copytree(root/'cut', root/'foreign')
+    text = root/'cut'/'synthetic'/'text'/'train.jsonl'; text.write_bytes(text.read_bytes()[:-30])   # killed while copying
+    stream = tokens_path(root/'foreign'/'synthetic', 300, 'train')
+    arr = np.fromfile(stream, np.uint16); arr[::7] = 4000; arr.tofile(stream)                    # ids of a larger vocabulary
+
+PREP = ['prep', 'tinystories', '--vocab-sizes', '300', '--out', '{tmp}/out']
+TRAIN = ['train', '--model-config', 'tiny', '--vocab-size', '300', '--max-steps', '1', '--device', 'cpu', '--out', '{tmp}/out']
+
+MISTAKES = {   # id: (arguments, exit status, what stderr says, a path that must not appear)
+    'csv-column-twice': (['check', '{tmp}/dup.csv'], 2, "dup.csv, row 0 (line 1), column 'model_config': this column appears twice", None),
+    'csv-unknown-column-warns': (['check', '{tmp}/extra.csv'], 0, "warning: {tmp}/extra.csv: column(s) notes not used", None),
+    'check-world-size-0': (['check', '{tmp}/extra.csv', '--world-size', '0'], 2, "--world-size must be >= 1, got 0", None),
+    'utf16-corpus': (PREP + ['--source', '{tmp}/utf16'], 2, "utf16/x-train.txt, line 1: not UTF-8 text (byte 0xff at offset 0)", '{tmp}/out'),
+    'random-bytes-corpus': (PREP + ['--source', '{tmp}/random'], 2, "random/x-train.txt, line 1: not UTF-8 text (byte 0x80 at offset 0)", '{tmp}/out'),
+    'zip-not-an-archive': (PREP + ['--source', '{tmp}/junk.zip'], 2, "junk.zip: not a zip archive", '{tmp}/out'),
+    'zip-bad-crc': (PREP + ['--source', '{tmp}/crc.zip'], 2, "crc.zip, member x-train.txt: damaged or unreadable archive (Bad CRC-32", '{tmp}/out'),
+    'gz-not-gzip': (['prep', 'hybrid_3.7B', '--source', '{tmp}/hybrid', '--vocab-sizes', '300', '--out', '{tmp}/out'], 2,
+                    "c4/a.jsonl.gz: damaged or unreadable archive (Not a gzipped file", '{tmp}/out'),
+    'prep-words-0': (['prep', 'synthetic', '--words', '0', '--vocab-sizes', '300', '--out', '{tmp}/out'], 2, "--words must be >= 1, got 0", '{tmp}/out'),
+    'prep-words-negative': (['prep', 'synthetic', '--words', '-5', '--vocab-sizes', '300', '--out', '{tmp}/out'], 2, "--words must be >= 1, got -5", '{tmp}/out'),
+    'prep-no-vocab-sizes': (['prep', 'synthetic', '--vocab-sizes', '', '--out', '{tmp}/out'], 2, "--vocab-sizes: expected comma-separated integers", '{tmp}/out'),
+    'prep-out-is-a-file': (['prep', 'synthetic', '--vocab-sizes', '300', '--out', '{tmp}/afile'], 2, "--out {tmp}/afile: is a file, not a folder", '{tmp}/afile/synthetic'),
+    'init-out-is-a-file': (['init', '--model-config', 'tiny', '--vocab-size', '300', '--out', '{tmp}/afile'], 2, "--out {tmp}/afile: is a file, not a folder", '{tmp}/afile/config.json'),
+    'text-cut-off': (['prep', 'synthetic', '--words', '2000', '--vocab-sizes', '400', '--out', '{tmp}/cut'], 2,
+                     "cut/synthetic/text/train.jsonl, line ", '{tmp}/cut/synthetic/tokenizers/tokenizer_400.json'),
+    'tokens-of-another-tokenizer': (TRAIN + ['--dataset', 'synthetic', '--data-dir', '{tmp}/foreign'], 2, "train-tok300.bin: token id 4000 in a vocabulary of 300", '{tmp}/out'),
+    'train-unknown-dataset': (TRAIN + ['--dataset', 'foo', '--data-dir', '{tmp}/foreign'], 2, "unknown dataset 'foo'; known: babylm3, hybrid_3.7B, synthetic, tinystories", '{tmp}/out'),
+    'train-batch-size-0': (TRAIN + ['--dataset', 'synthetic', '--data-dir', '{tmp}/cut'] + ['--batch-size', '0'], 2, "--batch-size must be an integer >= 1, got 0", '{tmp}/out'),
+    'train-grad-accum-0': (TRAIN + ['--dataset', 'synthetic', '--data-dir', '{tmp}/cut'] + ['--grad-accum', '0'], 2, "--grad-accum must be an integer >= 1, got 0", '{tmp}/out'),
+    'train-eval-every-0': (TRAIN + ['--dataset', 'synthetic', '--data-dir', '{tmp}/cut'] + ['--eval-every', '0'], 2, "--eval-every must be >= 1, got 0", '{tmp}/out'),
+    'train-negative-lr': (TRAIN + ['--dataset', 'synthetic', '--data-dir', '{tmp}/cut'] + ['--lr', '-1'], 2, "--lr must be > 0, got -1.0", '{tmp}/out'),
+    'train-device-banana': (TRAIN + ['--dataset', 'synthetic', '--data-dir', '{tmp}/cut'] + ['--device', 'banana'], 2, "--device: not a device: 'banana'", '{tmp}/out'),
+    'train-cuda-on-cpu-torch': (TRAIN + ['--dataset', 'synthetic', '--data-dir', '{tmp}/cut'] + ['--device', 'cuda'], 2, "--device cuda: this PyTorch", '{tmp}/out'),
+    'sweep-train-option-not-a-number': (['sweep', '{tmp}/ok.csv', '--train-option', 'lr=abc', '--out', '{tmp}/out'], 2,
+                                        "--train-option: --lr: expected a number, got 'abc'", '{tmp}/out/runs'),
+    'sweep-max-parallel-0': (['sweep', '{tmp}/ok.csv', '--max-parallel', '0', '--out', '{tmp}/out'], 2, "--max-parallel must be >= 1, got 0", '{tmp}/out/runs'),
+}
+
+@pytest.mark.parametrize('args,status,message,out', MISTAKES.values(), ids=MISTAKES)
+def test_user_mistakes_one_line_exit_2_nothing_written(tmp_path, args, status, message, out):
+    bad_inputs(tmp_path)
+    fill = lambda s: s.replace('{tmp}', str(tmp_path))
+    r = run_cli(*map(fill, args))
+    assert r.returncode == status, r.stderr
+    assert fill(message) in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    said = [l for l in r.stderr.splitlines() if 'error:' in l or 'warning:' in l]
+    assert len(said) == 1, r.stderr
+    if out: assert not Path(fill(out)).exists()

@@ -87,3 +87,17 @@ def test_repo_configs_csv_is_valid():
     from pathlib import Path
     runs = read_configs(Path(__file__).resolve().parents[1]/'configs.csv')
     assert runs and all(r.model_config in ('20m', '60m', '180m') for r in runs)
+
+def test_column_named_twice_is_an_error(tmp_path):
+    e = error(tmp_path, HDR.strip() + ',model_config\n' + GOOD.strip() + ',60m\n')   # csv would keep the later value
+    assert (e.row, e.column) == (0, 'model_config') and 'twice' in str(e)
+    e = error(tmp_path, HDR.replace('epochs', ' epochs ').strip() + ',epochs\n' + GOOD.strip() + ',7\n')
+    assert e.column == 'epochs'
+
+def test_unknown_column_is_a_warning_naming_it(tmp_path, capsys):
+    runs = read_configs(write(tmp_path, HDR.strip() + ',notes,\n' + GOOD.strip() + ',first try,\n'))
+    assert runs[0].model_config == '20m'
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith('warning: ') and 'notes' in err[0] and '#10 (unnamed)' in err[0]
+    read_configs(write(tmp_path, HDR + GOOD))
+    assert capsys.readouterr().err == ''

@@ -1,5 +1,6 @@
 import json, os, unicodedata, zipfile
 import numpy as np, pytest
+from lmeff.config import LmeffError
 from lmeff.data import tinystories, babylm3, hybrid, clean_text, DataError, _unit
 from lmeff.tokens import (prepare, write_text, train_tokenizer, load_tokens, load_tokenizer, tokenizer_path, tokens_path,
                           read_documents, BOS_ID, EOS_ID)
@@ -195,3 +196,127 @@ def test_synthetic_corpus_and_pairs(tmp_path):
     train = [d for b in read_documents(tmp_path/'synthetic', 'train') for d in b]
     dev = set(d for b in read_documents(tmp_path/'synthetic', 'dev') for d in b)
     assert not dev & set(train)
+
+def corrupt_sources(root):
+    "One source per way a corpus can be unreadable, each with a valid dev file beside the bad train file."
+    def pair(name, train:bytes):
+        d = root/name; d.mkdir(parents=True)
+        (d/'x-train.txt').write_bytes(train); (d/'x-valid.txt').write_text('The end.')
+        return d
+    rng = np.random.default_rng(0)
+    out = {'utf16': pair('utf16', 'A cat sat.<|endoftext|>A dog ran.'.encode('utf-16')),
+           'utf16-no-bom': pair('utf16-no-bom', 'A cat sat.'.encode('utf-16-le')),
+           'random': pair('random', bytes(rng.integers(0, 256, 5000, dtype=np.uint8))),
+           'latin1': pair('latin1', 'A cat.\nA café.\n'.encode('latin-1'))}
+    (root/'junk.zip').write_bytes(bytes(rng.integers(0, 256, 3000, dtype=np.uint8))); out['junk.zip'] = root/'junk.zip'
+    with zipfile.ZipFile(root/'crc.zip', 'w', zipfile.ZIP_STORED) as z:
+        z.writestr('x-train.txt', 'A cat sat on the mat. ' * 50); z.writestr('x-valid.txt', 'The end.')
+    b = bytearray((root/'crc.zip').read_bytes()); b[b.find(b'A cat') + 100] ^= 0x20; (root/'crc.zip').write_bytes(bytes(b))
+    out['crc.zip'] = root/'crc.zip'
+    return out
+
+UNREADABLE = {'utf16': r'x-train.txt, line 1: not UTF-8 text \(byte 0xff at offset 0\); UTF-16\?',
+              'utf16-no-bom': r'x-train.txt, line 1: not UTF-8 text \(byte 0x00 at offset 1\); UTF-16\?',
+              'random': r'x-train.txt, line \d+: not UTF-8 text',
+              'latin1': r'x-train.txt, line 2: not UTF-8 text \(byte 0xe9 at offset 12\)',
+              'junk.zip': r'junk.zip: not a zip archive',
+              'crc.zip': r'crc.zip, member x-train.txt: damaged or unreadable archive \(Bad CRC-32'}
+
+@pytest.mark.parametrize('kind,message', UNREADABLE.items(), ids=UNREADABLE)
+def test_unreadable_corpus_is_an_error_and_writes_nothing(tmp_path, kind, message):
+    src = corrupt_sources(tmp_path/'src')[kind]
+    with pytest.raises(DataError, match=message): prepare('tinystories', tmp_path/'data', [300], source=src, progress=False)
+    assert not (tmp_path/'data').exists()
+
+def test_undecodable_byte_located_past_the_first_chunk(tmp_path):
+    "A two-byte character split by the 1 MiB read boundary is text; the bad byte after it is found at its true offset and line."
+    mib = 1 << 20
+    text = ('a' * 99 + '\n') * (mib // 100) + 'x' * (mib % 100 - 1) + 'é' + '\nok\n'   # 'é' is bytes mib-1 and mib
+    data = text.encode() + b'bad \xff here\n'
+    (tmp_path/'x-train.txt').write_bytes(data); (tmp_path/'x-valid.txt').write_text('ok')
+    with pytest.raises(DataError) as e: list(tinystories(tmp_path).documents())
+    assert f'line {text.count(chr(10)) + 1}: not UTF-8 text (byte 0xff at offset {len(text.encode()) + 4:,})' in str(e.value)
+
+def test_nul_in_text_is_not_text(tmp_path):
+    (tmp_path/'a-train.txt').write_bytes(b'fine line\nbad\x00line\n'); (tmp_path/'a-valid.txt').write_text('ok')
+    with pytest.raises(DataError, match=r'a-train.txt, line 2: not UTF-8 text \(byte 0x00 at offset 13\)'): list(tinystories(tmp_path).documents())
+
+def test_utf8_bom_is_dropped(tmp_path):
+    bom = '\ufeff'.encode()
+    (tmp_path/'s-train.txt').write_bytes(bom + 'Once upon a time.<|endoftext|>The end.'.encode()); (tmp_path/'s-valid.txt').write_bytes(bom + b'Bye.')
+    assert list(tinystories(tmp_path).documents()) == [('train', 'Once upon a time.'), ('train', 'The end.'), ('dev', 'Bye.')]
+    wiki = tmp_path/'h'/'wikipedia'; wiki.mkdir(parents=True)   # the BOM does not hide a WikiExtractor file's first <doc
+    (wiki/'wiki_00').write_bytes(bom + ('<doc id="1" url="u" title="T">\nT\n\n' + 'word ' * 12 + '\n</doc>\n').encode())
+    assert [d for _, d in hybrid(tmp_path/'h', words=1000).documents()] == [('word ' * 12).strip()]
+
+def test_damaged_gzip_is_an_error(tmp_path):
+    import gzip
+    c4 = tmp_path/'c4'; c4.mkdir()
+    (c4/'a.jsonl.gz').write_bytes(b'plain text, not gzip')
+    with pytest.raises(DataError, match=r'a.jsonl.gz: damaged or unreadable archive \(Not a gzipped file'): list(hybrid(tmp_path, words=1000).documents())
+    whole = gzip.compress(b'\n'.join(json.dumps({'text': f'doc {i} ' + 'w ' * 20}).encode() for i in range(2000)))
+    (c4/'a.jsonl.gz').write_bytes(whole[:len(whole) // 2])   # cut off
+    with pytest.raises(DataError, match=r'a.jsonl.gz: damaged or unreadable archive'): list(hybrid(tmp_path, words=10**6).documents())
+
+def test_failed_prep_keeps_the_previous_dataset(tmp_path):
+    src = stories(tmp_path, ['A cat sat.', 'A dog ran.'])
+    prepare('tinystories', tmp_path/'d', [300], source=src, progress=False)
+    before = {p: p.read_bytes() for p in (tmp_path/'d').rglob('*') if p.is_file()}
+    (src/'TinyStoriesV2-GPT4-train.txt').write_bytes('A new story.'.encode() + b'\xff')
+    with pytest.raises(DataError, match='not UTF-8 text'): prepare('tinystories', tmp_path/'d', [300], source=src, progress=False)
+    assert {p: p.read_bytes() for p in (tmp_path/'d').rglob('*') if p.is_file()} == before
+
+def test_word_budgets_must_be_positive():
+    from lmeff.data import synthetic
+    for words in (0, -5, 2.5, '100'):
+        with pytest.raises(DataError, match='words must be a positive integer'): synthetic(words=words)
+        with pytest.raises(DataError, match='words must be a positive integer'): hybrid('unused', words=words)
+    assert synthetic(words=None).fingerprint['words'] == 2_000_000
+
+def test_prepare_refuses_no_vocab_sizes_and_a_file_as_data_dir(tmp_path):
+    (tmp_path/'f').write_text('')
+    with pytest.raises(DataError, match='no vocabulary size'): prepare('synthetic', tmp_path/'d', [], words=1000)
+    with pytest.raises(LmeffError, match='is a file, not a folder'): prepare('synthetic', tmp_path/'f', [300], words=1000)
+    with pytest.raises(LmeffError, match=f'{tmp_path/"f"} is a file'): prepare('synthetic', tmp_path/'f'/'sub', [300], words=1000)
+    assert not (tmp_path/'d').exists() and (tmp_path/'f').read_text() == ''
+
+@pytest.fixture
+def prepared(tmp_path):
+    src = stories(tmp_path, [f'Story {i}: a cat sat on the mat.' for i in range(30)])
+    prepare('tinystories', tmp_path/'d', [300], source=src, progress=False)
+    return tmp_path/'d'/'tinystories'
+
+def test_cut_off_text_names_file_and_line(prepared):
+    path = prepared/'text'/'train.jsonl'; lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b''.join(lines[:10]) + lines[10][:7])               # cut mid-line
+    with pytest.raises(DataError, match=r'train.jsonl, line 11: cut off or damaged.*delete .*text and run `lmeff prep` again'):
+        train_tokenizer(prepared, 320, progress=False)
+    path.write_bytes(b''.join(lines[:10]))                               # cut at a line boundary: the count tells
+    with pytest.raises(DataError, match=r'train.jsonl: 10 documents where its manifest counts 30'): train_tokenizer(prepared, 320, progress=False)
+    assert not tokenizer_path(prepared, 320).exists()
+    path.write_bytes(b''.join(lines[:10]) + b'"caf\xe9"\n' + b''.join(lines[11:]))   # damaged bytes
+    with pytest.raises(DataError, match=r'train.jsonl, line 11: cut off or damaged'): list(read_documents(prepared, 'train'))
+
+def test_stream_of_another_tokenizer_is_refused(prepared):
+    data = prepared.parent
+    arr, m = load_tokens(data, 'tinystories', 300, 'train')
+    foreign = np.asarray(arr).copy(); foreign[len(foreign) // 2] = 300   # one id past the vocabulary
+    path = tokens_path(prepared, 300, 'train'); del arr; foreign.tofile(path)
+    with pytest.raises(DataError, match=r'train-tok300.bin: token id 300 in a vocabulary of 300 .*delete it and run `lmeff prep tinystories'):
+        load_tokens(data, 'tinystories', 300, 'train')
+    man = json.loads(path.with_suffix('.json').read_text()); man['vocab_size'] = 16000; path.with_suffix('.json').write_text(json.dumps(man))
+    with pytest.raises(DataError, match='its manifest is for vocabulary size 16000'): load_tokens(data, 'tinystories', 300, 'train')
+
+def test_max_token_is_cheap_and_samples_huge_streams(tmp_path):
+    import time
+    from lmeff.tokens import max_token
+    a = np.random.default_rng(0).integers(0, 16000, 20_000_000, dtype=np.uint16); a[123_456] = 16001
+    a.tofile(tmp_path/'t.bin'); m = np.memmap(tmp_path/'t.bin', dtype=np.uint16, mode='r')
+    max_token(m); t = time.perf_counter(); top = max_token(m); took = time.perf_counter() - t
+    assert top == 16001 and took < 0.1, took
+    assert max_token(m, sample=1 << 20) < 16001 <= max_token(a)          # a sample reads 64 blocks: a foreign stream has large ids everywhere
+    assert max_token(np.full(10_000, 9, np.uint16), sample=640) == 9
+
+def test_unknown_dataset_is_named_with_the_known_ones(tmp_path):
+    with pytest.raises(DataError, match=r"unknown dataset 'foo'.*knows only tinystories, babylm3, hybrid_3.7B, synthetic"): load_tokens(tmp_path, 'foo', 300, 'train')
+    with pytest.raises(DataError, match=r'not prepared \(run `lmeff prep synthetic'): load_tokens(tmp_path, 'synthetic', 300, 'train')

@@ -1,9 +1,9 @@
 import json, pytest, torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from lmeff.config import MODEL_SIZES, register_model_size, n_params
-from lmeff.model import llama_config, build_model, init_random
+from lmeff.model import llama_config, build_model, init_random, check_model_folder
 from lmeff.tokens import load_encoder, load_tokenizer
-from lmeff.store import random_init_dir, sha256_file
+from lmeff.store import random_init_dir, sha256_file, verify_snapshot
 from lmeff.config import LmeffError
 from transformers import LlamaForCausalLM
 from helpers import tiny_tokenizer
@@ -103,3 +103,49 @@ def test_load_tokenizer_errors(tmp_path):
 
 def test_default_layout():
     assert str(random_init_dir('output', '20m', 16000, 2)) == 'output/models/random/llama-20m/tokenizer-16000-seed-2'
+
+def flip_byte(path, at=-1):
+    "Corrupt `path` in place: one byte changed, same size."
+    b = bytearray(path.read_bytes()); b[at] ^= 0xFF; path.write_bytes(bytes(b))
+
+def test_a_corrupt_init_is_not_reused(tmp_path):
+    "Every schedule of every run starts from the init: its bytes are checked against init_meta.json each time it is reused."
+    out = init_random('tiny', 512, 0, tmp_path/'init', seq_length=64)
+    assert verify_snapshot(out)                                            # a checkable folder, like a snapshot
+    flip_byte(out/'model.safetensors')
+    with pytest.raises(LmeffError, match=rf"^{out/'model.safetensors'}: its SHA-256 differs"): init_random('tiny', 512, 0, out, seq_length=64)
+    (out/'hashes.json').unlink()                                           # an init written before hashes.json: init_meta.json's hash
+    with pytest.raises(LmeffError, match=rf"^{out/'model.safetensors'}: its SHA-256 differs from the model_sha256 in init_meta\.json"):
+        init_random('tiny', 512, 0, out, seq_length=64)
+    (out/'model.safetensors').unlink()
+    with pytest.raises(LmeffError, match=rf"^{out/'model.safetensors'}: missing"): init_random('tiny', 512, 0, out, seq_length=64)
+    (out/'init_meta.json').write_text('{"model_config": "tiny", ')
+    with pytest.raises(LmeffError, match=rf"^{out/'init_meta.json'}: not valid JSON"): init_random('tiny', 512, 0, out, seq_length=64)
+
+def test_an_edited_init_config_is_noticed(tmp_path):
+    out = init_random('tiny', 512, 0, tmp_path/'init', seq_length=64)
+    cfg = json.loads((out/'config.json').read_text()); cfg['rms_norm_eps'] = 0.1
+    (out/'config.json').write_text(json.dumps(cfg))
+    with pytest.raises(LmeffError, match=rf"^{out/'config.json'}: its SHA-256 differs"): init_random('tiny', 512, 0, out, seq_length=64)
+
+def test_check_model_folder_names_what_is_wrong(tmp_path):
+    out = init_random('tiny', None, 0, tmp_path/'init', tokenizer=tiny_tokenizer(tmp_path/'tok.json', 280), seq_length=64)
+    assert check_model_folder(out)['vocab_size'] == 280
+    w = out/'model.safetensors'; whole = w.read_bytes()
+    w.write_bytes(whole[:len(whole)//2])
+    with pytest.raises(LmeffError, match=rf"^{w}: {len(whole)//2:,} bytes where its header promises {len(whole):,}"): check_model_folder(out)
+    w.write_bytes(whole[:5])
+    with pytest.raises(LmeffError, match=rf"^{w}: not a safetensors file"): check_model_folder(out)
+    w.unlink()
+    with pytest.raises(LmeffError, match=rf"^{w}: missing \(no weights in {out}\)"): check_model_folder(out)
+    w.write_bytes(whole)
+    bigger = load_encoder(out); bigger.add_tokens([f'word{i}' for i in range(20)]); bigger.save(str(out/'tokenizer.json'))   # another model's
+    n = load_encoder(out).get_vocab_size(); assert n == 300
+    with pytest.raises(LmeffError, match=rf"^{out/'tokenizer.json'}: the tokenizer has {n} tokens, more than the 280 rows of the model's embedding \({out/'config.json'}\)"):
+        check_model_folder(out)
+    cfg = json.loads((out/'config.json').read_text())
+    (out/'config.json').write_text(json.dumps({**cfg, 'vocab_size': 300}))
+    with pytest.raises(LmeffError, match=rf"^{w}: (lm_head|model.embed_tokens).weight has 280 rows, but {out/'config.json'} says vocab_size 300"):
+        check_model_folder(out)
+    (out/'config.json').write_text('{"vocab_size": ')
+    with pytest.raises(LmeffError, match=rf"^{out/'config.json'}: not valid JSON"): check_model_folder(out)

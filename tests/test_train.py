@@ -271,14 +271,15 @@ def test_snapshot_provenance(data, tmp_path):
 
 def test_options_that_restore_the_reference(data, tmp_path):
     "warmup without the cap, the reference's data order (one data seed for every run) and its eval sets."
-    from lmeff.train import _setup, eval_windows
+    from lmeff.train import _setup
+    from lmeff.tokens import eval_windows
     uncapped = train(cfg(data, tmp_path/'u', anchors=(0.004,), milestones=(), warmup_cap=False, warmup_steps=20))
     lrs = [r['lr'] for r in log(Path(uncapped['run_dir'])/'anchor-0.004M')]
     assert all(a < b for a, b in zip(lrs, lrs[1:]))                          # 16 steps, all inside the 20-step warmup
     a = _setup(cfg(data, tmp_path, seed=1, data_seed=42)); b = _setup(cfg(data, tmp_path, seed=2, data_seed=42))
-    assert torch.equal(a.train.batch(range(8)), b.train.batch(range(8)))     # the seed varies only the init
+    assert (a.train.batch(range(8)) == b.train.batch(range(8))).all()     # the seed varies only the init
     c = _setup(cfg(data, tmp_path, seed=1))
-    assert not torch.equal(a.train.batch(range(8)), c.train.batch(range(8)))
+    assert not (a.train.batch(range(8)) == c.train.batch(range(8))).all()
     n = a.dev.n
     assert len(eval_windows(cfg(data, tmp_path, eval_set='full'), a.dev)) == n
     tenth = eval_windows(cfg(data, tmp_path, eval_set='0.1'), a.dev)
@@ -293,3 +294,33 @@ def test_snapshot_tokenizer_is_the_data_stages_byte_for_byte(data, tmp_path):
     snap = Path(res['run_dir'])/'milestone-0.004M'
     assert (snap/'tokenizer.json').read_bytes() == tokenizer_path(Path(data)/'synthetic', 512).read_bytes()
     assert load_tokenizer(snap)(' the cat', add_special_tokens=False)['input_ids'] == load_tokenizer(tokenizer_path(Path(data)/'synthetic', 512))(' the cat', add_special_tokens=False)['input_ids']
+
+def test_a_capped_run_does_not_block_the_real_one(data, tmp_path):
+    "max_steps stops a run short; the same command without it continues to the end, bit-identical to an uninterrupted run."
+    full = train(cfg(data, tmp_path/'full', anchors=(0.006,), milestones=(0.002,), save_every=3))
+    capped = train(cfg(data, tmp_path/'cap', anchors=(0.006,), milestones=(0.002,), save_every=3, max_steps=10))
+    assert capped['schedules'][0]['capped'] and capped['snapshots'] == []
+    again = train(cfg(data, tmp_path/'cap', anchors=(0.006,), milestones=(0.002,), save_every=3, max_steps=10))
+    assert again['schedules'][0]['steps'] == 10                               # the same cap: nothing more to do
+    done = train(cfg(data, tmp_path/'cap', anchors=(0.006,), milestones=(0.002,), save_every=3))
+    assert not done['schedules'][0]['capped'] and done['snapshots'] == ['milestone-0.006M']
+    f = lambda r: (Path(r['run_dir'])/'milestone-0.006M'/'model.safetensors').read_bytes()
+    assert f(done) == f(full)
+    assert [r['step'] for r in log(Path(done['run_dir'])/'anchor-0.006M')] == list(range(1, steps_to_reach(0.006, 256) + 1))
+
+def test_torn_log_line_and_damaged_state(data, tmp_path):
+    "A log line cut by a kill is dropped on resume; a damaged state file is refused with a message naming it."
+    part = train(cfg(data, tmp_path, anchors=(0.006,), milestones=(), save_every=3, max_steps=9))
+    folder = Path(part['run_dir'])/'anchor-0.006M'
+    with open(folder/'train_log.jsonl', 'a') as f: f.write('{"step": 10, "tokens_se')      # a kill mid-line
+    res = train(cfg(data, tmp_path, anchors=(0.006,), milestones=(), save_every=3, max_steps=12))
+    assert [r['step'] for r in log(folder)] == list(range(1, 13)) and res['schedules'][0]['steps'] == 12
+    state = folder/'state.pt'
+    st = torch.load(state, weights_only=False)
+    st['model']['lm_head.weight'][0, :4] += 1.0; torch.save(st, state)           # bytes changed under an intact file format
+    with pytest.raises(LmeffError, match=r'state\.pt: .*damaged'): train(cfg(data, tmp_path, anchors=(0.006,), milestones=(), save_every=3))
+    state.write_bytes(b'garbage')
+    r = run_cli('train', '--model-config', 'tiny', '--dataset', 'synthetic', '--data-dir', data, '--vocab-size', '512', '--seq-length', '32',
+                '--anchors', '[0.006]', '--milestones', '[]', '--batch-size', '8', '--eval-every', '5', '--eval-sequences', '32',
+                '--save-every', '3', '--epochs', '1', '--device', 'cpu', '--no-progress', '--out', tmp_path)
+    assert r.returncode == 2 and 'state.pt: cannot read this training state' in r.stderr and 'Traceback' not in r.stderr
