@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 import lmeff
 from .config import LmeffError
-from .store import (FINAL, HASHES_FILE, META_FILE, PAIRS_FILE, RESULTS_FILE, SnapshotMeta, check_snapshot, milestone_key,
+from .store import (FINAL, HASHES_FILE, META_FILE, PAIRS_FILE, RESULTS_FILE, SnapshotMeta, check_snapshot, file_lock, milestone_key,
                          milestone_of_folder, read_json, results_dir, sha256_file, write_file_atomic, write_json)
 from .model import check_model_folder
 from .blimp_tasks import BLIMP_TASKS, phenomenon
@@ -354,9 +354,14 @@ def score_run(run_dir, # one `.../tokenizer-{V}-seed-{S}` folder of the training
               batch_size:int|None=None, dtype:str='fp32', device:str|None=None,
               progress:bool=True)->list[dict]:
     "Score every snapshot of a run into the results layout; one summary dict per snapshot (`note`: why results there were redone)."
-    from tqdm.auto import tqdm
     snaps = run_snapshots(run_dir)
     hashes = {p: check_snapshot(p) for p, _ in snaps} # every snapshot, before anything is scored or written
+    # two processes scoring one run (a sweep's anchor row and full run may finish together): the second waits, then skips what is done
+    with file_lock(results_dir(results_root, snaps[0][1]).parent/'.blimp.lock'):
+        return _score_run(snaps, hashes, results_root, blimp_dir, force, batch_size, dtype, device, progress)
+
+def _score_run(snaps, hashes, results_root, blimp_dir, force, batch_size, dtype, device, progress)->list[dict]:
+    from tqdm.auto import tqdm
     for p, _ in snaps: check_model_folder(p)
     pairs = load_blimp(blimp_dir)
     blimp_sha = pairs_sha256(pairs)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_store.ipynb #a97afc30
 from __future__ import annotations
-import errno, fcntl, hashlib, json, os, re, shutil, tempfile, time
+import errno, fcntl, hashlib, json, os, re, shutil, socket, tempfile, time
 from contextlib import contextmanager
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
@@ -13,10 +13,10 @@ from .config import LmeffError
 # %% auto #0
 __all__ = ['META_FILE', 'HASHES_FILE', 'INIT_META_FILE', 'TRAIN_CONFIG_FILE', 'STATE_FILE', 'LOG_FILE', 'RUN_SUMMARY_FILE',
            'RESULTS_FILE', 'PAIRS_FILE', 'FINAL', 'STALE_AFTER_S', 'RESULTS_LAYOUT', 'write_file_atomic', 'open_atomic',
-           'write_dir_atomic', 'write_text', 'write_json', 'read_json', 'clean_stale_temps', 'file_lock', 'sha256_file',
-           'write_hashes', 'check_snapshot', 'verify_snapshot', 'milestone_label', 'milestone_key', 'milestone_folder',
-           'milestone_of_folder', 'random_init_dir', 'run_dir', 'anchor_run_dir', 'snapshot_dir', 'results_dir',
-           'parse_results_dir', 'SnapshotMeta', 'read_env', 'HubStore']
+           'write_dir_atomic', 'write_text', 'write_json', 'read_json', 'clean_stale_temps', 'file_lock', 'hold',
+           'sha256_file', 'write_hashes', 'check_snapshot', 'verify_snapshot', 'milestone_label', 'milestone_key',
+           'milestone_folder', 'milestone_of_folder', 'random_init_dir', 'run_dir', 'anchor_run_dir', 'snapshot_dir',
+           'results_dir', 'parse_results_dir', 'SnapshotMeta']
 
 # %% ../nbs/00a_store.ipynb #d53e8d16
 META_FILE = 'milestone_meta.json' # what a snapshot is: a `SnapshotMeta`
@@ -146,6 +146,23 @@ def file_lock(path):
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, 'a') as f:
         fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
+
+@contextmanager
+def hold(folder, # the folder to own while writing into it
+         name:str='.lock', # the lock file inside it (one folder can have several owners, one per name)
+         what:str='', # what the holder does, for the message another process gets
+        ):
+    "Own `folder` while the block runs: another process gets an error naming the holder. A killed holder's lock is released by the kernel."
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    with open(folder/name, 'a+') as f:
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            raise LmeffError(f"{folder} is being written by {f.read().strip() or 'another process'}; wait for it to finish or stop it") from None
+        f.seek(0); f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}" + (f" ({what})" if what else '')); f.flush()
         try: yield
         finally: fcntl.flock(f, fcntl.LOCK_UN)
 
@@ -319,50 +336,3 @@ class SnapshotMeta:
         known = {f.name for f in fields(cls)}
         try: return cls(**{k: v for k, v in d.items() if k in known})
         except ValueError as e: raise LmeffError(f"{path}: {e}") from None
-
-# %% ../nbs/00a_store.ipynb #f2f5e9af
-def read_env(keys=('HF_TOKEN', 'HF_NAMESPACE'), env_file='.env')->dict:
-    "Values of `keys` from the environment, else from `env_file` (KEY=VALUE lines)."
-    vals = {}
-    if Path(env_file).is_file():
-        for line in Path(env_file).read_text().splitlines():
-            k, sep, v = line.strip().partition('=')
-            if sep and not k.startswith('#'): vals[k.strip().removeprefix('export ').strip()] = v.strip().strip('"\'')
-    return {k: os.environ.get(k) or vals.get(k) for k in keys}
-
-class HubStore:
-    "Uploads snapshots to the Hugging Face Hub, one branch per milestone."
-    def __init__(self, dataset:str, model_config:str, vocab_size:int, seed:int,
-                 api=None, # a `huggingface_hub.HfApi` (or a stand-in with the same methods)
-                 env_file='.env'):
-        env = read_env(env_file=env_file)
-        missing = [k for k, v in env.items() if not v]
-        if missing: raise LmeffError(f"--store hf needs {' and '.join(missing)} (environment or {env_file})")
-        if api is None:
-            from huggingface_hub import HfApi
-            api = HfApi(token=env['HF_TOKEN'])
-        self.api, self.seed = api, seed
-        self.repo_id = f"{env['HF_NAMESPACE']}/{dataset}-{model_config}-tok{vocab_size}"
-        self.pending:list[tuple[Path, str]] = []
-        self._created = False
-
-    def branch(self, milestone:str)->str:
-        return f"seed-{self.seed}" if milestone == FINAL else f"seed-{self.seed}-tokens-{milestone}M"
-
-    def upload(self, folder:Path, milestone:str):
-        "Queue `folder` for its branch and try every queued upload."
-        self.pending = [p for p in self.pending if p[1] != self.branch(milestone)] + [(Path(folder), self.branch(milestone))]
-        self.flush()
-
-    def flush(self)->list:
-        "Try the queued uploads; return the ones that failed (kept queued)."
-        failed = []
-        for folder, branch in self.pending:
-            try:
-                if not self._created: self.api.create_repo(self.repo_id, exist_ok=True); self._created = True
-                self.api.create_branch(self.repo_id, branch=branch, exist_ok=True)
-                self.api.upload_folder(repo_id=self.repo_id, folder_path=str(folder), revision=branch,
-                                       commit_message=f"{folder.name} ({branch})")
-            except Exception as e: failed.append((folder, branch, e))
-        self.pending = [(f, b) for f, b, _ in failed]
-        return failed

@@ -13,15 +13,15 @@ import numpy as np
 from tqdm.auto import tqdm
 from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders, normalizers
 from .config import LmeffError, MIN_VOCAB, MAX_VOCAB, TrainConfig, at_least, check_out_dir
-from .store import open_atomic, read_json, sha256_file, write_file_atomic, write_json
+from .store import hold, open_atomic, read_json, sha256_file, write_file_atomic, write_json
 from .data import CORPORA, FORMAT_VERSION, Corpus, DataError
 if TYPE_CHECKING: from transformers import PreTrainedTokenizerFast
 
 # %% auto #0
-__all__ = ['SPECIAL_TOKENS', 'PAD_ID', 'BOS_ID', 'EOS_ID', 'HF_SETTINGS', 'TOKENIZER_CONFIG', 'write_text', 'read_documents',
-           'byte_level', 'new_bpe', 'tokenizer_path', 'train_tokenizer', 'tokenizer_file', 'load_encoder',
-           'encode_texts', 'save_tokenizer_files', 'load_tokenizer', 'encode_documents', 'tokens_path', 'pack_tokens',
-           'max_token', 'load_tokens', 'Windows', 'eval_windows', 'prepare', 'add_cli', 'cmd_prep']
+__all__ = ['SPECIAL_TOKENS', 'PAD_ID', 'BOS_ID', 'EOS_ID', 'HF_SETTINGS', 'TOKENIZER_CONFIG', 'PREP_LOCK', 'write_text',
+           'read_documents', 'byte_level', 'new_bpe', 'tokenizer_path', 'train_tokenizer', 'tokenizer_file',
+           'load_encoder', 'encode_texts', 'save_tokenizer_files', 'load_tokenizer', 'encode_documents', 'tokens_path',
+           'pack_tokens', 'max_token', 'load_tokens', 'Windows', 'eval_windows', 'prepare', 'add_cli', 'cmd_prep']
 
 # %% ../nbs/01a_tokens.ipynb #67096ab6
 def write_text(corpus:Corpus, dataset_dir, progress:bool=True)->dict:
@@ -245,6 +245,8 @@ def eval_windows(cfg:TrainConfig, dev:Windows)->np.ndarray:
     return np.sort(np.random.default_rng([seed, 1]).choice(dev.n, k, replace=False))
 
 # %% ../nbs/01a_tokens.ipynb #fcb03e85
+PREP_LOCK = '.prep.lock' # held by the `lmeff prep` writing a dataset folder
+
 def prepare(dataset:str, # a registered corpus: tinystories, babylm3, hybrid_3.7B, synthetic, …
             data_dir, # output root: files go to data_dir/dataset/
             vocab_sizes:list[int], # one tokenizer and token stream per size
@@ -259,7 +261,8 @@ def prepare(dataset:str, # a registered corpus: tinystories, babylm3, hybrid_3.7
     if bad: raise DataError(f"vocabulary sizes must be in {MIN_VOCAB}..{MAX_VOCAB}, got {bad}")
     dataset_dir = check_out_dir(data_dir)/dataset
     corpus = CORPORA[dataset](source, **options)
-    with _no_new_empty_folders(dataset_dir):
+    # one `lmeff prep` of a dataset at a time: a second stops at once, naming the first (its lock file goes with a failed first prep)
+    with _no_new_empty_folders(dataset_dir), hold(dataset_dir, PREP_LOCK, what=f"lmeff prep {dataset}"):
         text = write_text(corpus, dataset_dir, progress)
         tokens = {}
         for v in vocab_sizes:
@@ -269,12 +272,13 @@ def prepare(dataset:str, # a registered corpus: tinystories, babylm3, hybrid_3.7
 
 @contextmanager
 def _no_new_empty_folders(folder:Path):
-    "On an error, remove the folders up to and under `folder` that the block created and left empty (steps that completed stay)."
+    "On an error, remove the folders up to and under `folder` that the block created and left empty but for a lock (steps that completed stay)."
     def folders(): return {p for p in (folder, *folder.parents, *(folder.rglob('*') if folder.is_dir() else ())) if p.is_dir()}
     before = folders()
     try: yield
     except BaseException:
         for p in sorted(folders() - before, key=lambda p: len(p.parts), reverse=True):
+            (p/PREP_LOCK).unlink(missing_ok=True)
             with suppress(OSError): p.rmdir()   # only an empty folder goes
         raise
 

@@ -5,6 +5,7 @@
 # %% ../nbs/03_train.ipynb #47814661
 from __future__ import annotations
 import hashlib, json, math, os, random, time
+from contextlib import nullcontext
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 import numpy as np
@@ -15,7 +16,8 @@ from transformers import AutoModelForCausalLM, get_cosine_schedule_with_warmup
 from transformers.utils import logging as hf_logging
 from .config import GROUPS, LmeffError, RunConfig, TrainConfig, add_flags, milestone_steps, read_configs, steps_to_reach
 from . import store
-from .store import (FINAL, LOG_FILE, META_FILE, STATE_FILE, TRAIN_CONFIG_FILE, HubStore, SnapshotMeta, anchor_run_dir, file_lock,
+from .hub import HubStore
+from .store import (FINAL, LOG_FILE, META_FILE, STATE_FILE, TRAIN_CONFIG_FILE, SnapshotMeta, anchor_run_dir, file_lock, hold,
                          milestone_label, random_init_dir, sha256_file, snapshot_dir, write_dir_atomic, write_file_atomic, write_hashes, write_json)
 from .tokens import Windows, eval_windows, load_tokens, load_tokenizer, save_tokenizer_files, tokenizer_path
 from .model import init_random
@@ -130,7 +132,7 @@ def _setup(cfg:TrainConfig, hub_api=None)->_Run:
     rank, world, local_rank = _dist()
     r = cfg.run
     device = _device(cfg, local_rank)   # before any data is read
-    store = HubStore(r.dataset, r.model_config, r.tokenizer_vocab_size, cfg.seed, api=hub_api) if cfg.storage.store == 'hf' and rank == 0 else None
+    store = HubStore(r.dataset, r.model_config, r.tokenizer_vocab_size, cfg.seed, run_dir=run_dir(cfg), api=hub_api) if cfg.storage.store == 'hf' and rank == 0 else None
     train_tokens, manifest = load_tokens(cfg.data_dir, r.dataset, r.tokenizer_vocab_size, 'train')
     dev_tokens, _ = load_tokens(cfg.data_dir, r.dataset, r.tokenizer_vocab_size, 'dev')
     tokenizer_file = tokenizer_path(Path(cfg.data_dir)/r.dataset, r.tokenizer_vocab_size)
@@ -353,8 +355,15 @@ def train(cfg:TrainConfig, hub_api=None)->dict:
     "Run `cfg` (resuming whatever was interrupted); return a summary with the run folder, its snapshots and each schedule."
     hf_logging.disable_progress_bar()   # our own bar; not one per snapshot save
     run = _setup(cfg, hub_api)
-    run.top.mkdir(parents=True, exist_ok=True)
     r, milestones = cfg.run, cfg.eval.milestones
+    mode = 'full run' if r.full_run else 'anchor runs'
+    # one owner per run folder and mode: a second command on it stops here, naming the first (the full run and the anchor runs may share it)
+    with (hold(run.top, f".train-{mode.replace(' ', '-')}.lock", what=f"lmeff train: {mode}") if run.rank == 0 else nullcontext()):
+        return _train(run, r, milestones)
+
+def _train(run:_Run, r:RunConfig, milestones:tuple)->dict:
+    cfg = run.cfg
+    if run.store and run.store.pending: run.store.flush()   # uploads an earlier command could not make
     if r.full_run: plan = [(run.top, run.epoch_steps, {m: snapshot_dir(run.top, m) for m in milestones} | {FINAL: snapshot_dir(run.top, FINAL)}, -1.0)]
     else: plan = [(anchor_run_dir(run.top, a), steps_to_reach(a, run.tokens_per_step),
                    {m: snapshot_dir(anchor_run_dir(run.top, a), m) for m in milestones if m < a} | {a: snapshot_dir(run.top, a)}, a)
@@ -364,7 +373,8 @@ def train(cfg:TrainConfig, hub_api=None)->dict:
         if run.rank == 0: write_json(folder/TRAIN_CONFIG_FILE, asdict(cfg) | {'world_size': run.world})   # beside each schedule's state
     schedules = [train_schedule(run, folder, end, {m: d for m, d in snaps.items() if m != FINAL}, anchor) for folder, end, snaps, anchor in plan]
     if run.store and (failed := run.store.flush()):
-        raise LmeffError("training finished and is saved locally, but these uploads failed: " +
+        raise LmeffError("training finished and is saved locally, but these uploads failed (kept in uploads_pending.json; "
+                         "the same command retries them): " +
                          '; '.join(f"{f} -> {run.store.repo_id}@{b}: {e}" for f, b, e in failed))
     snapshots = sorted(p.name for p in run.top.iterdir() if p.is_dir() and (p.name.startswith('milestone-') or p.name == FINAL))
     return {'run_dir': str(run.top), 'snapshots': snapshots, 'schedules': schedules, 'tokens_per_step': run.tokens_per_step}

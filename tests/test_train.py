@@ -7,7 +7,8 @@ from lmeff.config import LmeffError
 from lmeff.tokens import prepare
 from lmeff.config import TrainConfig, steps_to_reach, milestone_steps
 from lmeff.train import train, save_snapshot, save_state
-from lmeff.store import SnapshotMeta, verify_snapshot, read_env
+from lmeff.store import SnapshotMeta, verify_snapshot
+from lmeff.hub import read_env
 from lmeff.tokens import load_tokenizer
 from lmeff.cli import main
 from conftest import run_cli
@@ -142,6 +143,7 @@ def test_state_write_is_atomic(tmp_path, monkeypatch):
 class RecordingHub:
     "Stands in for huggingface_hub.HfApi: records calls; can fail the first n uploads."
     def __init__(self, fail=0): self.calls, self.fail = [], fail
+    def whoami(self): return {'name': 'lab', 'orgs': []}
     def create_repo(self, repo_id, exist_ok=False): self.calls.append(('create_repo', repo_id))
     def create_branch(self, repo_id, branch, exist_ok=False): self.calls.append(('create_branch', repo_id, branch))
     def upload_folder(self, repo_id, folder_path, revision, commit_message=None):
@@ -172,8 +174,20 @@ def test_hub_upload_retried_then_reported(data, tmp_path, monkeypatch):
 def test_hub_needs_token_before_training(data, tmp_path, monkeypatch):
     monkeypatch.delenv('HF_TOKEN', raising=False); monkeypatch.delenv('HF_NAMESPACE', raising=False)
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(LmeffError, match='HF_TOKEN and HF_NAMESPACE'): train(cfg(data, tmp_path/'out', store='hf'), hub_api=RecordingHub())
+    import lmeff.hub
+    monkeypatch.setattr(lmeff.hub, '_known_token', lambda: None)                 # no `huggingface-cli login` either
+    with pytest.raises(LmeffError, match='needs a Hugging Face token'): train(cfg(data, tmp_path/'out', store='hf'), hub_api=RecordingHub())
     assert not (tmp_path/'out').exists()
+    monkeypatch.setenv('HF_TOKEN', 'hf_secret'); monkeypatch.setenv('HF_NAMESPACE', 'not-mine')
+    with pytest.raises(LmeffError, match="'not-mine' is not the token's user") as e: train(cfg(data, tmp_path/'out', store='hf'), hub_api=RecordingHub())
+    assert 'hf_secret' not in str(e.value) and not (tmp_path/'out').exists()
+    class Refusing(RecordingHub):
+        def whoami(self): raise PermissionError('401 for token hf_secret')
+    with pytest.raises(LmeffError, match='refused the token') as e: train(cfg(data, tmp_path/'out', store='hf'), hub_api=Refusing())
+    assert 'hf_secret' not in str(e.value)
+    monkeypatch.delenv('HF_NAMESPACE')
+    assert lmeff.hub.HubStore('d', 'tiny', 512, 0, api=RecordingHub()).repo_id == 'lab/d-tiny-tok512'   # the namespace of the token's user
+    monkeypatch.delenv('HF_TOKEN')
     (tmp_path/'.env').write_text('# secrets\nHF_TOKEN="hf_abc"\nexport HF_NAMESPACE=lab\n')
     assert read_env() == {'HF_TOKEN': 'hf_abc', 'HF_NAMESPACE': 'lab'}
 
@@ -324,3 +338,29 @@ def test_torn_log_line_and_damaged_state(data, tmp_path):
                 '--anchors', '[0.006]', '--milestones', '[]', '--batch-size', '8', '--eval-every', '5', '--eval-sequences', '32',
                 '--save-every', '3', '--epochs', '1', '--device', 'cpu', '--no-progress', '--out', tmp_path)
     assert r.returncode == 2 and 'state.pt: cannot read this training state' in r.stderr and 'Traceback' not in r.stderr
+
+def test_failed_uploads_are_kept_with_the_run_and_retried(data, tmp_path, monkeypatch):
+    monkeypatch.setenv('HF_TOKEN', 'hf_x'); monkeypatch.setenv('HF_NAMESPACE', 'lab')
+    with pytest.raises(LmeffError, match='uploads_pending.json'):
+        train(cfg(data, tmp_path, store='hf', anchors=(0.004,), milestones=()), hub_api=RecordingHub(fail=100))
+    pending = Path(tmp_path)/'models'/'synthetic'/'llama-tiny'/'tokenizer-512-seed-0'/'uploads_pending.json'
+    assert json.loads(pending.read_text())[0][1] == 'seed-0-tokens-0.004M'
+    with pytest.raises(LmeffError, match='uploads failed'):                  # the same command again: still failing, still said
+        train(cfg(data, tmp_path, store='hf', anchors=(0.004,), milestones=()), hub_api=RecordingHub(fail=100))
+    hub = RecordingHub()
+    train(cfg(data, tmp_path, store='hf', anchors=(0.004,), milestones=()), hub_api=hub)   # nothing left to train; the upload goes
+    assert [c[2] for c in hub.calls if c[0] == 'upload'] == ['seed-0-tokens-0.004M'] and not pending.exists()
+
+def test_one_owner_per_run_folder(data, tmp_path):
+    "A second training command on a run folder that is being written stops at once, naming the holder; a killed holder blocks nothing."
+    import lmeff.store
+    top = tmp_path/'models'/'synthetic'/'llama-tiny'/'tokenizer-512-seed-0'
+    with lmeff.store.hold(top, '.train-anchor-runs.lock', what='lmeff train: anchor runs'):
+        r = run_cli('train', '--model-config', 'tiny', '--dataset', 'synthetic', '--data-dir', data, '--vocab-size', '512', '--seq-length', '32',
+                    '--anchors', '[0.004]', '--batch-size', '8', '--epochs', '1', '--device', 'cpu', '--no-progress', '--out', tmp_path, '--lr', '0.001')
+        assert r.returncode == 2 and f'is being written by pid {os.getpid()}' in r.stderr and 'Traceback' not in r.stderr, r.stderr
+        assert not (top/'anchor-0.004M').exists()
+        train(cfg(data, tmp_path, milestones=()))                              # the full run of the pair is another owner
+    killed = subprocess.Popen([sys.executable, '-c', f"import lmeff.store, time\nwith lmeff.store.hold({str(top)!r}, '.train-anchor-runs.lock'): time.sleep(60)"])
+    time.sleep(2); killed.kill(); killed.wait()
+    assert train(cfg(data, tmp_path, anchors=(0.004,), milestones=()))['snapshots'] == ['final', 'milestone-0.004M']
