@@ -132,7 +132,7 @@ def test_ray_executor_real_run(tmp_path):
 def test_run_notebook_defaults_top_to_bottom(tmp_path):
     "What a user gets opening the run notebook in JupyterLab and running all cells."
     pm.execute_notebook(str(run_notebook()), str(tmp_path/'executed.ipynb'), cwd=str(tmp_path), progress_bar=False)
-    summary = pd.read_csv(tmp_path/'output'/'models'/'synthetic'/'llama-tiny'/'tokenizer-512-seed-0'/'run_summary.csv')
+    summary = pd.read_csv(tmp_path/'output'/'models'/'synthetic'/'llama-tiny'/'tokenizer-512-seed-0'/'run_summary.csv', dtype={'milestone': str})
     assert summary['milestone'].tolist() == ['0.01', '0.03'] and summary['synthetic'].notna().all()   # anchor runs: no final of their own
 
 @pytest.mark.slow
