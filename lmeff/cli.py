@@ -9,7 +9,7 @@ import lmeff
 from .config import LmeffError, MIN_VOCAB, at_least, check_out_dir, read_configs, describe
 
 # %% auto #0
-__all__ = ['STAGE_COMMANDS', 'cmd_check', 'cmd_init', 'make_parser', 'main']
+__all__ = ['STAGE_COMMANDS', 'OUTPUT_FOLDERS', 'cmd_check', 'cmd_init', 'make_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb #e6546319
 def _add_check(sub):
@@ -65,11 +65,16 @@ def make_parser(command:str|None=None # the subcommand about to run: only its st
     for name in wanted: importlib.import_module(f'lmeff.{name}').add_cli(sub)
     return p
 
+OUTPUT_FOLDERS = {'prep': 'out', 'init': 'out', 'train': 'out', 'sweep': 'out', 'demo': 'out', 'analyze': 'out', 'blimp': 'results'}
+
 def main(argv:list[str]|None=None)->int:
     "Run the `lmeff` command line; return the exit status."
     argv = sys.argv[1:] if argv is None else argv
     args = make_parser(next((a for a in argv if not a.startswith('-')), None)).parse_args(argv)
-    try: return args.func(args) or 0
+    try:
+        dest = OUTPUT_FOLDERS.get(args.command)   # an output folder that is a file would fail halfway through writing: say so first
+        if dest and getattr(args, dest, None) is not None: check_out_dir(getattr(args, dest), '--' + dest)
+        return args.func(args) or 0
     except LmeffError as e:
         print(f"lmeff {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -107,6 +107,11 @@ MISTAKES = {   # id: (arguments, exit status, what stderr says, a path that must
     'train-cuda-on-cpu-torch': (TRAIN + ['--dataset', 'synthetic', '--data-dir', '{tmp}/cut'] + ['--device', 'cuda'], 2, "--device cuda: this PyTorch", '{tmp}/out'),
     'sweep-train-option-not-a-number': (['sweep', '{tmp}/ok.csv', '--train-option', 'lr=abc', '--out', '{tmp}/out'], 2,
                                         "--train-option: --lr: expected a number, got 'abc'", '{tmp}/out/runs'),
+    'train-out-is-a-file': (TRAIN[:-1] + ['{tmp}/afile', '--dataset', 'synthetic', '--data-dir', '{tmp}/cut'], 2, "--out {tmp}/afile: is a file, not a folder", None),
+    'analyze-out-is-a-file': (['analyze', '--results', '{tmp}/ok.csv', '--out', '{tmp}/afile'], 2, "--out {tmp}/afile: is a file, not a folder", None),
+    'demo-out-is-a-file': (['demo', '--out', '{tmp}/afile'], 2, "--out {tmp}/afile: is a file, not a folder", None),
+    'sweep-out-is-a-file': (['sweep', '{tmp}/ok.csv', '--out', '{tmp}/afile'], 2, "--out {tmp}/afile: is a file, not a folder", None),
+    'blimp-results-is-a-file': (['blimp', '--run', '{tmp}/cut', '--results', '{tmp}/afile'], 2, "--results {tmp}/afile: is a file, not a folder", None),
     'sweep-max-parallel-0': (['sweep', '{tmp}/ok.csv', '--max-parallel', '0', '--out', '{tmp}/out'], 2, "--max-parallel must be >= 1, got 0", '{tmp}/out/runs'),
 }
 
