@@ -408,5 +408,7 @@ def earliest_milestone(ep:pd.DataFrame, # the output of `early_prediction`
                 row.update(milestone=hit['milestone'], tokens_m=hit['tokens_m'], spearman=hit['spearman'],
                            budget_share=hit['budget_share'], compute_saving=1 - hit['budget_share'], stays_above=bool(stays[i]))
             rows.append(row)
-    return pd.DataFrame(rows, dtype=object).astype({'threshold': float, 'tokens_m': float, 'spearman': float, 'budget_share': float,
+    cols = ['scope', 'group', 'criterion', 'threshold', 'milestone', 'tokens_m', 'spearman', 'budget_share', 'compute_saving',
+            'stays_above', 'stays_from']   # named, so a study with nothing to correlate (one run) still gives a table
+    return pd.DataFrame(rows, columns=cols, dtype=object).astype({'threshold': float, 'tokens_m': float, 'spearman': float, 'budget_share': float,
                                                      'compute_saving': float, 'stays_above': bool})

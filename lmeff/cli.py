@@ -70,7 +70,11 @@ OUTPUT_FOLDERS = {'prep': 'out', 'init': 'out', 'train': 'out', 'sweep': 'out', 
 def main(argv:list[str]|None=None)->int:
     "Run the `lmeff` command line; return the exit status."
     argv = sys.argv[1:] if argv is None else argv
-    args = make_parser(next((a for a in argv if not a.startswith('-')), None)).parse_args(argv)
+    command = next((a for a in argv if not a.startswith('-')), None)
+    if command is None and '--version' in argv:   # before the stage modules load: they take seconds
+        print(f'lmeff {lmeff.__version__}')
+        return 0
+    args = make_parser(command).parse_args(argv)
     try:
         dest = OUTPUT_FOLDERS.get(args.command)   # an output folder that is a file would fail halfway through writing: say so first
         if dest and getattr(args, dest, None) is not None: check_out_dir(getattr(args, dest), '--' + dest)

@@ -39,12 +39,13 @@ def demo(out, # output root
          max_parallel:int|None=None, # runs at a time (default: 2 on a machine with 2 or more cores)
          executor:str='local', # 'local' or 'ray'
          progress:bool=True,
+         notebook=None, # the run notebook (default: `lmeff.sweep.run_notebook()`)
          **grid, # overrides of `DEMO`
         )->pd.DataFrame:
     "Sweep the demo grid under `out`; return the sweep summary."
     g, out = DEMO | grid, Path(out)
     configs = demo_configs(out/'configs.csv', **grid)
-    return sweep(configs, seeds, out, out/'data', executor, max_parallel or min(2, os.cpu_count() or 1), progress=progress,
+    return sweep(configs, seeds, out, out/'data', executor, max_parallel or min(2, os.cpu_count() or 1), progress=progress, notebook=notebook,
                  data_options={'synthetic': {'words': g['words'], 'n_pairs': g['n_pairs']}}, train_options={'eval_sequences': 64},
                  blimp_dir=blimp_dir, torch_threads=1)
 
@@ -60,12 +61,13 @@ def add_cli(sub):
     d.add_argument('--blimp-dir', metavar='PATH', help="also score every snapshot on the BLiMP .jsonl files in this folder (all 67 take hours on a CPU; a few, minutes)")
     d.add_argument('--executor', choices=('local', 'ray'), default='local', help='local (default) or ray')
     d.add_argument('--max-parallel', type=int, metavar='N', help='runs at a time (default: 2)')
+    d.add_argument('--notebook', metavar='PATH', help='run notebook to execute (default: the run_config.ipynb installed with lmeff)')
     d.set_defaults(func=cmd_demo)
     return d
 
 def cmd_demo(args)->int:
     t0 = time.perf_counter()
-    s = demo(args.out, parse_seeds(args.seeds), args.blimp_dir, args.max_parallel, args.executor)
+    s = demo(args.out, parse_seeds(args.seeds), args.blimp_dir, args.max_parallel, args.executor, notebook=args.notebook)
     print_summary(s, args.out)
     figures = Path(args.out)/ANALYSIS['synthetic']/'figures'
     if figures.is_dir(): print(f"figures: {figures} (learning_curves.png, correlations.png, ...)")

@@ -11,7 +11,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
-import lmeff
 from .config import LmeffError, RunConfig, COLUMNS, parse_row, read_configs
 from .store import milestone_label, RESULTS_FILE, RUN_SUMMARY_FILE, file_lock, read_json, results_dir, write_json, write_text
 from .data import DataError
@@ -232,14 +231,15 @@ def plan(configs, # configs.csv
 
 # %% ../nbs/06_sweep.ipynb #dc6a9e66
 def run_notebook()->Path:
-    "The run notebook of this lmeff checkout (`nbs/run/run_config.ipynb`)."
-    return Path(lmeff.__file__).resolve().parents[1]/'nbs'/'run'/'run_config.ipynb'
+    "The run notebook that ships inside the package (`lmeff/run_config.ipynb`)."
+    from importlib.resources import files
+    return Path(str(files('lmeff')/'run_config.ipynb'))   # a real file: lmeff installs unzipped (zip_safe=False)
 
 def check_notebook(notebook)->Path:
     "`notebook` if it exists and has a cell tagged `parameters`; else a clear error."
     import nbformat
     p = Path(notebook)
-    if not p.is_file(): raise LmeffError(f"{p}: no such run notebook (pass --notebook PATH; an installed lmeff without its nbs/ folder needs one)")
+    if not p.is_file(): raise LmeffError(f"{p}: no such run notebook")
     try: nb = nbformat.read(p, as_version=4)
     except Exception as e: raise LmeffError(f"{p}: not a readable notebook ({e})") from None
     if not any('parameters' in c.metadata.get('tags', []) for c in nb.cells): raise LmeffError(f"{p}: no cell tagged 'parameters'")
@@ -401,7 +401,7 @@ def add_cli(sub):
                                                                                  'milestones=[25,50] (repeatable)')
     p.add_argument('--use-row-batch', action='store_true', help="use each row's batch_size/grad_accum instead of the per-size defaults")
     p.add_argument('--threads', type=int, default=0, metavar='N', help='torch CPU threads per run (default: torch decides)')
-    p.add_argument('--notebook', metavar='PATH', help='run notebook to execute (default: nbs/run/run_config.ipynb of this checkout)')
+    p.add_argument('--notebook', metavar='PATH', help='run notebook to execute (default: the run_config.ipynb installed with lmeff)')
     p.add_argument('--no-analysis', action='store_true', help='skip the analysis at the end')
     p.set_defaults(func=cmd_sweep)
     return p

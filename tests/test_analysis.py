@@ -656,3 +656,14 @@ def test_gather_one_dataset_folder(tmp_path):
     make_tree(tmp_path)
     r = gather(tmp_path/'blimp'/'tinystories', progress=False)
     assert set(r.overall.dataset) == {'tinystories'} and len(r.overall) == 5
+
+def test_a_single_run_is_analysed_without_a_crash(tmp_path):
+    "One run has nothing to rank; the analysis still writes its tables and says so instead of failing (a one-run sweep)."
+    from lmeff.report import analyze
+    from lmeff.store import results_dir, write_json, RESULTS_FILE
+    for m, acc, tokens, anchor in (('0.01', 0.5, 10_240, 0.01), ('0.02', 0.55, 20_480, 0.02), ('final', 0.6, 40_960, -1.0)):
+        meta = dict(dataset='synthetic', model_config='tiny', seed=0, vocab_size=512, milestone=m)
+        write_json(results_dir(tmp_path/'r', meta)/RESULTS_FILE, {'results': {'blimp': {'acc,none': acc}, 'blimp_a': {'acc,none': acc}},
+                                                                  'config': {'tokens_seen': tokens, 'anchor': anchor}})
+    analyze(tmp_path/'r', tmp_path/'out', n_boot=20, progress=False)
+    assert (tmp_path/'out'/'summary.md').is_file() and (tmp_path/'out'/'earliest_milestone.csv').is_file()
