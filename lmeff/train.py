@@ -392,7 +392,7 @@ def add_cli(sub):
     add_flags(g, RunConfig)
     p.add_argument('--data-dir', required=True, metavar='DATA_DIR', help='data root of lmeff prep')
     p.add_argument('--seed', type=int, default=0, metavar='S', help='random init and data order (default: 0)')
-    for name, cls in GROUPS.items(): add_flags(p.add_argument_group(f"{name}: {cls.__doc__}"), cls)
+    for name, cls in GROUPS.items(): add_flags(p.add_argument_group(f"{name}: {cls.__doc__.rstrip('.')}"), cls)
     p.set_defaults(func=cmd_train)
     return p
 
