@@ -44,7 +44,7 @@ def _add_init(sub):
 def cmd_init(args)->int:
     from lmeff.model import init_random
     if args.vocab_size is None and args.tokenizer is None: raise LmeffError("init needs --vocab-size or --tokenizer")
-    at_least(args.vocab_size, MIN_VOCAB, '--vocab-size'); at_least(args.seq_length, 8, '--seq-length'); check_out_dir(args.out, '--out')
+    at_least(args.vocab_size, MIN_VOCAB, '--vocab-size'); at_least(args.seq_length, 8, '--seq-length')   # --out: checked by `main`
     out = init_random(args.model_config, args.vocab_size, args.seed, args.out, tokenizer=args.tokenizer, seq_length=args.seq_length)
     print(f"random init of {args.model_config} (seed {args.seed}) in {out}")
     return 0

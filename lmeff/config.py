@@ -332,6 +332,11 @@ class TrainConfig:
         except ValueError as err: raise LmeffError(f"--eval-set: {err}") from None
         if any(m == -1 for m in e.milestones): raise LmeffError("--milestones: snapshot points must be > 0")
 
+    @property
+    def data_seed(self)->int:
+        "The seed of the data order: `optim.data_seed`, else the run's seed."
+        return self.seed if self.optim.data_seed is None else self.optim.data_seed
+
     @classmethod
     def from_row(cls, rc:RunConfig, # a validated configs.csv row
                  seed:int, data_dir, out=None, # `out` is also `storage.out`

@@ -69,8 +69,8 @@ class HubStore:
         "Try the queued uploads (each verified first); return the ones that failed, which stay queued (and saved with the run)."
         failed = []
         for folder, branch in self.pending:
-            check_snapshot(folder)   # never publish a damaged snapshot: a mismatch stops here, naming the file
             try:
+                check_snapshot(folder)   # never publish a damaged snapshot: it stays queued, and the error names the file
                 self.api.create_branch(self.repo_id, branch=branch, exist_ok=True)
                 self.api.upload_folder(repo_id=self.repo_id, folder_path=str(folder), revision=branch,
                                        commit_message=f"{folder.name} ({branch})")

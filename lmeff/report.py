@@ -67,7 +67,7 @@ def summary_markdown(res:Results, # the gathered results
          f"Source: `{Path(res.source).name}`: {len(o)} snapshots of {len(runs)} runs (datasets {listing('dataset')}; "
          f"model sizes {listing('model_size')}; vocabulary sizes {listing('vocab_size')}; seeds {listing('seed')}), "
          f"milestones {_tok(labels[0]) if labels else '–'} to {_tok(labels[-1]) if labels else '–'} tokens" + (" and final." if end == FINAL else ".")]
-    if _end_note(res, end): L.append(_end_note(res, end))
+    if note := _end_note(res, end): L.append(note)
     if len(res.missing):
         miss = [f"{r.dataset}/{r.model_size}/vocab {r.vocab_size}/seed {r.seed} at {r.milestone}" for r in res.missing.itertuples()]
         L.append(f"{len(miss)} snapshot(s) are missing and left out of the statistics that need them: "

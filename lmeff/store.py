@@ -180,10 +180,12 @@ def sha256_file(path_or_file, # a path, or a binary file object open for reading
         if close: f.close()
 
 # %% ../nbs/00a_store.ipynb #da25fd30
-def write_hashes(folder)->dict:
+def write_hashes(folder,
+                 known:dict|None=None, # hashes already computed for files that have not changed since
+                )->dict:
     "Record the SHA-256 of every file of `folder` in `folder/hashes.json`; return them."
-    folder = Path(folder)
-    hashes = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != HASHES_FILE}
+    folder, known = Path(folder), known or {}
+    hashes = {p.name: known.get(p.name) or sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != HASHES_FILE}
     write_json(folder/HASHES_FILE, hashes)
     return hashes
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 from .config import LmeffError, RunConfig, COLUMNS, parse_row, read_configs
-from .store import milestone_label, RESULTS_FILE, RUN_SUMMARY_FILE, file_lock, read_json, results_dir, write_json, write_text
+from .store import FINAL, milestone_label, RESULTS_FILE, RUN_SUMMARY_FILE, file_lock, read_json, results_dir, write_json, write_text
 from .data import DataError
 from .tokens import prepare, load_tokens
 from .train import TrainConfig, run_dir
@@ -306,7 +306,7 @@ def _final_scores(run:Run)->dict:
     if not p.is_file(): return {}
     s = pd.read_csv(p, dtype={'milestone': str})
     anchors = run.parameters['anchors']
-    final = s[s['milestone'] == ('final' if anchors == [-1.0] else milestone_label(max(anchors)))]
+    final = s[s['milestone'] == (FINAL if anchors == [-1.0] else milestone_label(max(anchors)))]
     return {f'final_{b}': float(final[b].iloc[0]) for b in RESULTS if b in s and len(final) and pd.notna(final[b].iloc[0])}
 
 def write_summary(rows:list[dict], out)->pd.DataFrame:

@@ -18,13 +18,13 @@ from .data import CORPORA, FORMAT_VERSION, Corpus, DataError
 if TYPE_CHECKING: from transformers import PreTrainedTokenizerFast
 
 # %% auto #0
-__all__ = ['SPECIAL_TOKENS', 'PAD_ID', 'BOS_ID', 'EOS_ID', 'HF_SETTINGS', 'TOKENIZER_CONFIG', 'PREP_LOCK', 'write_text',
+__all__ = ['SPECIAL_TOKENS', 'PAD_ID', 'BOS_ID', 'EOS_ID', 'HF_SETTINGS', 'TOKENIZER_CONFIG', 'PREP_LOCK', 'write_documents',
            'read_documents', 'byte_level', 'new_bpe', 'tokenizer_path', 'train_tokenizer', 'tokenizer_file',
            'load_encoder', 'encode_texts', 'save_tokenizer_files', 'load_tokenizer', 'encode_documents', 'tokens_path',
            'pack_tokens', 'max_token', 'load_tokens', 'Windows', 'eval_windows', 'prepare', 'add_cli', 'cmd_prep']
 
 # %% ../nbs/01a_tokens.ipynb #67096ab6
-def write_text(corpus:Corpus, dataset_dir, progress:bool=True)->dict:
+def write_documents(corpus:Corpus, dataset_dir, progress:bool=True)->dict:
     "Write the cleaned documents of `corpus` under `dataset_dir/text`; return the manifest."
     text_dir = Path(dataset_dir)/'text'; text_dir.mkdir(parents=True, exist_ok=True)
     fp = {'format': FORMAT_VERSION, 'corpus': corpus.name, **corpus.fingerprint}
@@ -241,8 +241,7 @@ def eval_windows(cfg:TrainConfig, dev:Windows)->np.ndarray:
     if e.eval_set == 'subset': return np.arange(min(e.eval_sequences, dev.n))
     if e.eval_set == 'full': return np.arange(dev.n)
     k = max(1, math.ceil(float(e.eval_set) * dev.n))
-    seed = cfg.seed if cfg.optim.data_seed is None else cfg.optim.data_seed
-    return np.sort(np.random.default_rng([seed, 1]).choice(dev.n, k, replace=False))
+    return np.sort(np.random.default_rng([cfg.data_seed, 1]).choice(dev.n, k, replace=False))
 
 # %% ../nbs/01a_tokens.ipynb #fcb03e85
 PREP_LOCK = '.prep.lock' # held by the `lmeff prep` writing a dataset folder
@@ -263,7 +262,7 @@ def prepare(dataset:str, # a registered corpus: tinystories, babylm3, hybrid_3.7
     corpus = CORPORA[dataset](source, **options)
     # one `lmeff prep` of a dataset at a time: a second stops at once, naming the first (its lock file goes with a failed first prep)
     with _no_new_empty_folders(dataset_dir), hold(dataset_dir, PREP_LOCK, what=f"lmeff prep {dataset}"):
-        text = write_text(corpus, dataset_dir, progress)
+        text = write_documents(corpus, dataset_dir, progress)
         tokens = {}
         for v in vocab_sizes:
             train_tokenizer(dataset_dir, v, progress)

@@ -18,7 +18,7 @@ from .config import GROUPS, LmeffError, RunConfig, TrainConfig, add_flags, miles
 from . import store
 from .hub import HubStore
 from .store import (FINAL, LOG_FILE, META_FILE, STATE_FILE, TRAIN_CONFIG_FILE, SnapshotMeta, anchor_run_dir, file_lock, hold,
-                         milestone_label, random_init_dir, sha256_file, snapshot_dir, write_dir_atomic, write_file_atomic, write_hashes, write_json)
+                         milestone_label, random_init_dir, snapshot_dir, write_dir_atomic, write_file_atomic, write_hashes, write_json)
 from .tokens import Windows, eval_windows, load_tokens, load_tokenizer, save_tokenizer_files, tokenizer_path
 from .model import init_random
 
@@ -39,9 +39,10 @@ def save_snapshot(model, tokenizer_json, dest, meta:SnapshotMeta)->Path:
     def fill(tmp):
         model.save_pretrained(tmp, safe_serialization=True)
         save_tokenizer_files(tokenizer_json, tmp)
-        meta.weights_sha256, meta.tokenizer_sha256 = sha256_file(tmp/'model.safetensors'), sha256_file(tmp/'tokenizer.json')
+        hashes = write_hashes(tmp)   # each file hashed once: the metadata repeats two of them, then joins the list
+        meta.weights_sha256, meta.tokenizer_sha256 = hashes['model.safetensors'], hashes['tokenizer.json']
         meta.write(tmp)
-        write_hashes(tmp)
+        write_hashes(tmp, known=hashes)
     return write_dir_atomic(dest, fill)
 
 def save_state(path:Path, **state): write_file_atomic(path, lambda tmp: torch.save(state, tmp))
@@ -54,11 +55,10 @@ def resume_key(cfg:TrainConfig, world_size:int, end_step:int)->dict:
                 weight_decay=o.weight_decay, warmup_steps=o.warmup_steps, epochs=r.epochs, milestones=e.milestones,
                 eval_every=e.eval_every, eval_sequences=e.eval_sequences, world_size=world_size, end_step=end_step,
                 # options added later enter the key only when they differ from their default, so older states still resume
-                **{k: v for k, v in dict(eval_set=e.eval_set, warmup_cap=o.warmup_cap, data_seed=o.data_seed,
-                                         early_stop_after=e.early_stop_after, patience=e.patience, min_delta=e.min_delta).items()
-                   if v != _DEFAULTS[k]})
+                **{f.name: getattr(g, f.name) for g in (o, e) for f in fields(g)
+                   if f.name in _LATER and getattr(g, f.name) != f.default})
 
-_DEFAULTS = dict(eval_set='subset', warmup_cap=True, data_seed=None, early_stop_after=2000.0, patience=10, min_delta=0.002)
+_LATER = ('eval_set', 'warmup_cap', 'data_seed', 'early_stop_after', 'patience', 'min_delta')
 
 def _rng_state(device)->dict:
     return {'python': random.getstate(), 'numpy': np.random.get_state(), 'torch': torch.get_rng_state(),
@@ -139,8 +139,7 @@ def _setup(cfg:TrainConfig, hub_api=None)->_Run:
     tokenizer = load_tokenizer(tokenizer_file)
     if len(tokenizer) > r.tokenizer_vocab_size:
         raise LmeffError(f"the tokenizer has {len(tokenizer)} tokens, more than --vocab-size {r.tokenizer_vocab_size}")
-    data_seed = cfg.seed if cfg.optim.data_seed is None else cfg.optim.data_seed
-    train_w, dev_w = Windows(train_tokens, r.seq_length, data_seed), Windows(dev_tokens, r.seq_length, data_seed)
+    train_w, dev_w = Windows(train_tokens, r.seq_length, cfg.data_seed), Windows(dev_tokens, r.seq_length, cfg.data_seed)
     tps = r.tokens_per_step(world)
     epoch_steps = r.epochs * train_w.n // (r.effective_batch_size * r.effective_grad_accum * world)
     if epoch_steps < 1: raise LmeffError(f"{r.dataset}: {train_w.n} training sequences are fewer than one optimizer step ({tps:,} tokens)")

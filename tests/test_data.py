@@ -2,7 +2,7 @@ import json, os, unicodedata, zipfile
 import numpy as np, pytest
 from lmeff.config import LmeffError
 from lmeff.data import tinystories, babylm3, hybrid, clean_text, DataError, _unit
-from lmeff.tokens import (prepare, write_text, train_tokenizer, load_tokens, load_tokenizer, tokenizer_path, tokens_path,
+from lmeff.tokens import (prepare, write_documents, train_tokenizer, load_tokens, load_tokenizer, tokenizer_path, tokens_path,
                           read_documents, BOS_ID, EOS_ID)
 from lmeff.cli import main
 
@@ -84,7 +84,7 @@ def test_interrupted_text_step_leaves_nothing_complete(tmp_path):
         yield 'train', 'first doc'
         raise RuntimeError('killed')
     corpus.documents = broken
-    with pytest.raises(RuntimeError): write_text(corpus, tmp_path/'d', progress=False)
+    with pytest.raises(RuntimeError): write_documents(corpus, tmp_path/'d', progress=False)
     assert not (tmp_path/'d'/'text'/'manifest.json').exists() and not (tmp_path/'d'/'text'/'train.jsonl').exists()
     with pytest.raises(DataError, match='no prepared text'): train_tokenizer(tmp_path/'d', 300)
 

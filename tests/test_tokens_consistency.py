@@ -6,7 +6,7 @@ import numpy as np, pytest, torch
 from lmeff.blimp import load_blimp, load_model, score_model, encode_sentences, compare_scores
 from lmeff.data import Corpus
 from lmeff.model import init_random
-from lmeff.tokens import (prepare, read_documents, load_tokens, tokenizer_path, write_text, pack_tokens, load_tokenizer,
+from lmeff.tokens import (prepare, read_documents, load_tokens, tokenizer_path, write_documents, pack_tokens, load_tokenizer,
                           BOS_ID, EOS_ID)
 from conftest import SHARED_DATA
 from helpers import tiny_tokenizer
@@ -50,7 +50,7 @@ def test_blimp_pairs_get_their_training_ids(synthetic):
     d, model = synthetic
     sentences = blimp_sentences(d)
     as_docs = d/'as-docs'
-    write_text(Corpus('blimp-sentences', lambda: (('train' if i else 'dev', s) for i, s in enumerate(sentences)), {'n': len(sentences)}),
+    write_documents(Corpus('blimp-sentences', lambda: (('train' if i else 'dev', s) for i, s in enumerate(sentences)), {'n': len(sentences)}),
                as_docs, progress=False)
     tokenizer_path(as_docs, 512).parent.mkdir(parents=True)
     shutil.copy(tokenizer_path(d/'synthetic', 512), tokenizer_path(as_docs, 512))
