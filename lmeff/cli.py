@@ -6,25 +6,36 @@
 from __future__ import annotations
 import argparse, sys
 import lmeff
-from .config import LmeffError, MIN_VOCAB, at_least, check_out_dir, read_configs, describe
+from .config import LmeffError, MIN_VOCAB, at_least, check_out_dir, read_configs, describe, fmt_tokens
 
 # %% auto #0
 __all__ = ['STAGE_COMMANDS', 'OUTPUT_FOLDERS', 'cmd_check', 'cmd_init', 'make_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb #e6546319
 def _add_check(sub):
-    p = sub.add_parser('check', help='validate a configs.csv and summarise each row',
-                       description='Validate CONFIGS_CSV before any work: print one line per row (size, parameters, tokens per step, anchors), '
-                                   'or name the row and column of the first mistake and exit with status 2.')
+    p = sub.add_parser('check', help='validate a configs.csv and summarise each row, with the tokens each schedule trains',
+                       description='Validate CONFIGS_CSV before any work: print one line per row (size, parameters, tokens per step, anchors) '
+                                   'and the tokens its anchor runs train under the cosine and the wsd schedule, or name the row and column '
+                                   'of the first mistake and exit with status 2.')
     p.add_argument('configs', metavar='CONFIGS_CSV', help='the experiment table')
     p.add_argument('--use-row-batch', action='store_true', help="use each row's batch_size/grad_accum instead of the per-size defaults")
     p.add_argument('--world-size', type=int, default=1, help='data-parallel processes (GPUs) the runs will use (default: 1)')
+    p.add_argument('--decay-fraction', type=float, default=0.2, metavar='F', help="wsd: share of each anchor's tokens spent decaying (default: 0.2)")
     return p
 
 def cmd_check(args)->int:
+    from lmeff.schedule import planned_steps, token_budget
     at_least(args.world_size, 1, '--world-size')
+    if not 0 < args.decay_fraction <= 1: raise LmeffError(f"--decay-fraction must be in (0, 1], got {args.decay_fraction}")
     runs = read_configs(args.configs, use_row_batch=args.use_row_batch)
-    for rc in runs: print(describe(rc, world_size=args.world_size))
+    total = {'cosine': 0, 'wsd': 0}
+    for rc in runs:
+        print(describe(rc, world_size=args.world_size))
+        print('    ' + token_budget(rc, args.world_size, args.decay_fraction))
+        for k in total: total[k] += (planned_steps(rc, rc.tokens_per_step(args.world_size), k, args.decay_fraction) or 0) * rc.tokens_per_step(args.world_size)
+    if total['cosine']:
+        print(f"anchor runs in total, per seed: cosine {fmt_tokens(total['cosine'])}, wsd {fmt_tokens(total['wsd'])} "
+              f"({total['wsd'] / total['cosine']:.2f}x); full runs: until early stopping")
     print(f"{args.configs}: {len(runs)} row(s) OK")
     return 0
 

@@ -252,12 +252,17 @@ def describe(rc:RunConfig, world_size:int=1)->str:
 # %% ../nbs/00_config.ipynb #8d7f3f2f
 @dataclass
 class OptimArgs:
-    "The optimiser, its learning-rate schedule (AdamW 0.9/0.999/1e-8, cosine after a linear warmup) and the data order."
+    "The optimiser (AdamW 0.9/0.999/1e-8), its learning-rate schedule (a linear warmup, then cosine or warmup-stable-decay) and the data order."
     lr:float|None = opt(None, "peak learning rate", size_default='lr', gt=0)
     weight_decay:float|None = opt(None, "AdamW weight decay (not on norms)", size_default='weight_decay', ge=0)
     warmup_steps:int|None = opt(None, "linear warmup steps", size_default='warmup_steps', ge=0)
     warmup_cap:bool = opt(True, "cap the warmup at half of a short schedule (the reference does not)", flag='--no-warmup-cap')
     data_seed:int|None = opt(None, "seed of the training data order (default: the run's seed; the reference used 42 for every run)")
+    schedule:str = opt('cosine', "anchor runs' learning rate: 'cosine' (an independent run per anchor, cosine to 0 at it) or 'wsd' "
+                                 "(warmup-stable-decay: one constant-rate trunk; each anchor branches off and decays to 0 at it)",
+                       choices=('cosine', 'wsd'))
+    decay_fraction:float = opt(0.2, "wsd: share of each anchor's tokens spent decaying (its branch leaves the trunk at (1-f) x anchor)", gt=0)
+    decay_shape:str = opt('linear', "wsd: shape of the decay to 0, 'linear' or 'sqrt' (1 - sqrt)", choices=('linear', 'sqrt'))
 
 @dataclass
 class EvalArgs:
@@ -331,6 +336,7 @@ class TrainConfig:
         try: e.eval_set = check_eval_set(e.eval_set)
         except ValueError as err: raise LmeffError(f"--eval-set: {err}") from None
         if any(m == -1 for m in e.milestones): raise LmeffError("--milestones: snapshot points must be > 0")
+        if not o.decay_fraction <= 1: raise LmeffError(f"--decay-fraction must be in (0, 1], got {o.decay_fraction}")
 
     @property
     def data_seed(self)->int:

@@ -57,12 +57,14 @@ class HubStore:
         self.pending_file = Path(run_dir)/PENDING_FILE if run_dir is not None else None
         self.pending:list[tuple[Path, str]] = [(Path(f), b) for f, b in (read_json(self.pending_file, []) if self.pending_file else [])]
 
-    def branch(self, milestone:str)->str:
-        return f"seed-{self.seed}" if milestone == FINAL else f"seed-{self.seed}-tokens-{milestone}M"
+    def branch(self, milestone:str, trunk:bool=False)->str:
+        "The repo branch of a snapshot; a wsd trunk's undecayed checkpoints have their own (`seed-{S}-trunk-tokens-{M}M`)."
+        return f"seed-{self.seed}" if milestone == FINAL else f"seed-{self.seed}-{'trunk-' if trunk else ''}tokens-{milestone}M"
 
-    def upload(self, folder:Path, milestone:str):
+    def upload(self, folder:Path, milestone:str, trunk:bool=False):
         "Queue `folder` for its branch and try every queued upload."
-        self.pending = [p for p in self.pending if p[1] != self.branch(milestone)] + [(Path(folder), self.branch(milestone))]
+        b = self.branch(milestone, trunk)
+        self.pending = [p for p in self.pending if p[1] != b] + [(Path(folder), b)]
         self.flush()
 
     def flush(self)->list:

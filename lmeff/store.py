@@ -12,11 +12,11 @@ from .config import LmeffError
 
 # %% auto #0
 __all__ = ['META_FILE', 'HASHES_FILE', 'INIT_META_FILE', 'TRAIN_CONFIG_FILE', 'STATE_FILE', 'LOG_FILE', 'RUN_SUMMARY_FILE',
-           'RESULTS_FILE', 'PAIRS_FILE', 'FINAL', 'STALE_AFTER_S', 'RESULTS_LAYOUT', 'write_file_atomic', 'open_atomic',
-           'write_dir_atomic', 'write_text', 'write_json', 'read_json', 'clean_stale_temps', 'file_lock', 'hold',
-           'sha256_file', 'write_hashes', 'check_snapshot', 'verify_snapshot', 'milestone_label', 'milestone_key',
-           'milestone_folder', 'milestone_of_folder', 'random_init_dir', 'run_dir', 'anchor_run_dir', 'snapshot_dir',
-           'results_dir', 'parse_results_dir', 'SnapshotMeta']
+           'RESULTS_FILE', 'PAIRS_FILE', 'FINAL', 'STALE_AFTER_S', 'RESULTS_LAYOUT', 'TRUNK_SUFFIX',
+           'write_file_atomic', 'open_atomic', 'write_dir_atomic', 'write_text', 'write_json', 'read_json',
+           'clean_stale_temps', 'file_lock', 'hold', 'sha256_file', 'write_hashes', 'check_snapshot', 'verify_snapshot',
+           'milestone_label', 'milestone_key', 'milestone_folder', 'milestone_of_folder', 'random_init_dir', 'run_dir',
+           'anchor_run_dir', 'trunk_dir', 'snapshot_dir', 'results_dir', 'parse_results_dir', 'SnapshotMeta']
 
 # %% ../nbs/00a_store.ipynb #d53e8d16
 META_FILE = 'milestone_meta.json' # what a snapshot is: a `SnapshotMeta`
@@ -258,6 +258,10 @@ def anchor_run_dir(run, # a run folder
     "The folder of the anchor run that ends at `anchor` M tokens."
     return Path(run)/f"anchor-{milestone_label(anchor)}M"
 
+def trunk_dir(run)->Path:
+    "The folder of a warmup-stable-decay run's trunk: its state, log and undecayed milestone snapshots."
+    return Path(run)/'trunk'
+
 def snapshot_dir(parent, # a run or anchor-run folder
                  milestone)->Path:
     "The folder of a snapshot: `parent/milestone-{M}M` or `parent/final`."
@@ -266,12 +270,14 @@ def snapshot_dir(parent, # a run or anchor-run folder
 def results_dir(root, # results root
                 meta, # a `SnapshotMeta`, or a dict with dataset, model_config, seed, vocab_size, milestone
                 benchmark:str='blimp')->Path:
-    "Where the scores of one snapshot go."
+    "Where the scores of one snapshot go (an undecayed wsd trunk checkpoint's under `{benchmark}-trunk`, apart from anchor results)."
     m = meta if isinstance(meta, dict) else asdict(meta)
+    if m.get('trunk'): benchmark += TRUNK_SUFFIX
     return (Path(root)/benchmark/str(m['dataset'])/str(m['model_config'])/f"seed-{m['seed']}"
             /f"tok-{m['vocab_size']}"/milestone_label(m['milestone']))
 
 RESULTS_LAYOUT = "RESULTS/{benchmark}/{dataset}/{model_config}/seed-{S}/tok-{V}/{milestone}/"
+TRUNK_SUFFIX = '-trunk'
 
 def parse_results_dir(path, # a folder made by `results_dir` (any root above it)
                      )->dict:
@@ -316,6 +322,11 @@ class SnapshotMeta:
     dtype:str|None=None # autocast dtype of the forward pass ('float32': none)
     weights_sha256:str|None=None # hash of model.safetensors
     tokenizer_sha256:str|None=None # hash of tokenizer.json
+    schedule:str|None=None # learning-rate schedule of the anchor runs: 'cosine' or 'wsd' (None: written before lmeff had a choice: cosine)
+    decay_fraction:float|None=None # wsd: share of the anchor's tokens spent decaying
+    decay_shape:str|None=None # wsd: 'linear' or 'sqrt'
+    branch_step:int|None=None # wsd: the trunk's optimizer step this anchor's branch left from
+    trunk:bool=False # wsd: an undecayed checkpoint of the trunk, not an anchor's end point
 
     REQUIRED = ('dataset', 'model_config', 'seed', 'vocab_size', 'milestone', 'tokens_seen')
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_train.ipynb #47814661
 from __future__ import annotations
-import hashlib, json, math, os, random, time
+import json, os, time
 from contextlib import nullcontext
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
@@ -12,20 +12,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
+from torch.optim.lr_scheduler import LambdaLR
 from transformers import AutoModelForCausalLM, get_cosine_schedule_with_warmup
 from transformers.utils import logging as hf_logging
 from .config import GROUPS, LmeffError, RunConfig, TrainConfig, add_flags, milestone_steps, read_configs, steps_to_reach
 from . import store
 from .hub import HubStore
-from .store import (FINAL, LOG_FILE, META_FILE, STATE_FILE, TRAIN_CONFIG_FILE, SnapshotMeta, anchor_run_dir, file_lock, hold,
-                         milestone_label, random_init_dir, snapshot_dir, write_dir_atomic, write_file_atomic, write_hashes, write_json)
+from .store import (FINAL, LOG_FILE, META_FILE, STATE_FILE, TRAIN_CONFIG_FILE, SnapshotMeta, file_lock, hold,
+                         milestone_label, random_init_dir, snapshot_dir, trunk_dir, write_dir_atomic, write_hashes, write_json)
 from .tokens import Windows, eval_windows, load_tokens, load_tokenizer, save_tokenizer_files, tokenizer_path
 from .model import init_random
+from .schedule import Schedule, plan_schedules, token_budget, wsd_lambda
+from .state import ScheduleState, resume_key, resume_schedule, save_schedule
 
 # %% auto #0
-__all__ = ['run_dir', 'save_snapshot', 'save_state', 'resume_key', 'loss_fn', 'evaluate', 'ensure_init', 'ScheduleState',
-           'optimizer_step', 'evaluate_and_snapshot', 'resume_schedule', 'train_schedule', 'train', 'add_cli',
-           'config_from_args', 'cmd_train']
+__all__ = ['run_dir', 'save_snapshot', 'loss_fn', 'evaluate', 'ensure_init', 'optimizer_step', 'evaluate_and_snapshot',
+           'train_schedule', 'train', 'add_cli', 'config_from_args', 'cmd_train']
 
 # %% ../nbs/03_train.ipynb #06fa9f42
 def run_dir(cfg:TrainConfig)->Path:
@@ -44,29 +46,6 @@ def save_snapshot(model, tokenizer_json, dest, meta:SnapshotMeta)->Path:
         meta.write(tmp)
         write_hashes(tmp, known=hashes)
     return write_dir_atomic(dest, fill)
-
-def save_state(path:Path, **state): write_file_atomic(path, lambda tmp: torch.save(state, tmp))
-
-def resume_key(cfg:TrainConfig, world_size:int, end_step:int)->dict:
-    "What a resumable state must agree on with the command that resumes it."
-    r, o, e = cfg.run, cfg.optim, cfg.eval
-    return dict(model_config=r.model_config, dataset=r.dataset, vocab_size=r.tokenizer_vocab_size, seq_length=r.seq_length,
-                seed=cfg.seed, batch_size=r.effective_batch_size, grad_accum=r.effective_grad_accum, lr=o.lr,
-                weight_decay=o.weight_decay, warmup_steps=o.warmup_steps, epochs=r.epochs, milestones=e.milestones,
-                eval_every=e.eval_every, eval_sequences=e.eval_sequences, world_size=world_size, end_step=end_step,
-                # options added later enter the key only when they differ from their default, so older states still resume
-                **{f.name: getattr(g, f.name) for g in (o, e) for f in fields(g)
-                   if f.name in _LATER and getattr(g, f.name) != f.default})
-
-_LATER = ('eval_set', 'warmup_cap', 'data_seed', 'early_stop_after', 'patience', 'min_delta')
-
-def _rng_state(device)->dict:
-    return {'python': random.getstate(), 'numpy': np.random.get_state(), 'torch': torch.get_rng_state(),
-            'cuda': torch.cuda.get_rng_state(device) if device.type == 'cuda' else None}
-
-def _set_rng_state(s:dict, device):
-    random.setstate(s['python']); np.random.set_state(s['numpy']); torch.set_rng_state(s['torch'])
-    if s['cuda'] is not None and device.type == 'cuda': torch.cuda.set_rng_state(s['cuda'], device)
 
 # %% ../nbs/03_train.ipynb #9d97dd5f
 def _dist()->tuple[int, int, int]:
@@ -178,14 +157,6 @@ def _optimizer(model, cfg:TrainConfig, device):
     return torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=(0.9, 0.999), eps=1e-8, fused=device.type in ('cuda', 'cpu'))
 
 # %% ../nbs/03_train.ipynb #7a8b9c0d
-@dataclass
-class ScheduleState:
-    "Where a schedule is; what a resumable state restores."
-    step:int=0 # optimizer steps taken
-    best:float=math.inf # lowest eval loss so far
-    stale_evals:int=0 # evaluations since the eval loss last improved by min_delta (early stopping)
-    stopped:bool=False # early stopping ended the schedule
-
 def optimizer_step(run:_Run, model, fwd, opt, sched, step:int)->tuple[torch.Tensor, float]:
     "Train on the sequences of optimizer step `step` (0-based); return the mean train loss (a tensor) and the learning rate used."
     r = run.cfg.run
@@ -206,146 +177,99 @@ def optimizer_step(run:_Run, model, fwd, opt, sched, step:int)->tuple[torch.Tens
     return total, lr
 
 # %% ../nbs/03_train.ipynb #9f0a1b2c
-def _check_owner(dest:Path, anchor:float):
-    "Refuse to replace a snapshot that another schedule (another anchor, or the full run) wrote."
-    if (dest/META_FILE).is_file() and (owner := SnapshotMeta.read(dest).anchor) not in (None, anchor):
-        what = lambda a: 'the full run' if a == -1 else f"the anchor run {milestone_label(a)}M"
-        raise LmeffError(f"{dest} is a snapshot of {what(owner)}; {what(anchor)} does not replace it. Train the full run with "
-                         "--milestones [] (a sweep does this for a [-1] row paired with anchor rows), or use another --out")
+def _schedule_name(s:Schedule)->str: return 'wsd' if s.wsd else 'cosine'
 
-def _snapshot(run:_Run, model, dest:Path, milestone, step:int, anchor:float, eval_loss:float|None):
+def _check_owner(dest:Path, anchor:float|None, s:Schedule):
+    "Refuse to replace a snapshot that another schedule (another anchor, the full run, the other learning-rate schedule) wrote."
+    if not (dest/META_FILE).is_file(): return
+    meta = SnapshotMeta.read(dest)
+    what = lambda a: 'the full run' if a == -1 else f"the anchor run {milestone_label(a)}M"
+    if meta.anchor not in (None, anchor):
+        raise LmeffError(f"{dest} is a snapshot of {what(meta.anchor)}; {what(anchor)} does not replace it. Train the full run with "
+                         "--milestones [] (a sweep does this for a [-1] row paired with anchor rows), or use another --out")
+    if meta.anchor == anchor and anchor not in (None, -1.0) and (meta.schedule or 'cosine') != _schedule_name(s):
+        raise LmeffError(f"{dest} is the end of {what(anchor)} under the {meta.schedule or 'cosine'} schedule; the {_schedule_name(s)} one "
+                         "does not replace it: each schedule is a study of its own. Use another --out")
+
+def _snapshot(run:_Run, model, dest:Path, milestone, step:int, s:Schedule, eval_loss:float|None):
     if run.rank != 0: return
-    cfg, r = run.cfg, run.cfg.run
-    _check_owner(dest, anchor)
+    cfg, r, o = run.cfg, run.cfg.run, run.cfg.optim
+    _check_owner(dest, s.anchor, s)
     import transformers, tokenizers
     meta = SnapshotMeta(milestone=milestone, tokens_seen=step * run.tokens_per_step, global_step=step, dataset=r.dataset,
-                        model_config=r.model_config, seed=cfg.seed, vocab_size=r.tokenizer_vocab_size, anchor=anchor,
+                        model_config=r.model_config, seed=cfg.seed, vocab_size=r.tokenizer_vocab_size, anchor=s.anchor,
                         seq_length=r.seq_length, tokens_per_step=run.tokens_per_step, world_size=run.world,
                         batch_size=r.effective_batch_size, grad_accum=r.effective_grad_accum, batch_source=r.batch_source,
-                        lr=cfg.optim.lr, eval_loss=eval_loss, train_tokens_sha256=run.data_manifest.get('text_sha256'),
+                        lr=o.lr, eval_loss=eval_loss, train_tokens_sha256=run.data_manifest.get('text_sha256'),
                         lmeff_version=__import__('lmeff').__version__, torch_version=torch.__version__,
                         transformers_version=transformers.__version__, tokenizers_version=tokenizers.__version__,
-                        device=str(run.device), dtype=str(run.autocast or torch.float32).removeprefix('torch.'))
+                        device=str(run.device), dtype=str(run.autocast or torch.float32).removeprefix('torch.'),
+                        schedule=_schedule_name(s), branch_step=s.branch_step, trunk=s.kind == 'trunk',
+                        **(dict(decay_fraction=o.decay_fraction, decay_shape=o.decay_shape) if s.wsd else {}))
     save_snapshot(model, run.tokenizer_file, dest, meta)
-    if run.store: run.store.upload(dest, meta.milestone)
+    if run.store: run.store.upload(dest, meta.milestone, trunk=meta.trunk)
 
-def evaluate_and_snapshot(run:_Run, model, state:ScheduleState, end_step:int,
+def evaluate_and_snapshot(run:_Run, model, state:ScheduleState, s:Schedule,
                           due:dict[int, list[float]], # step -> milestones reached there
-                          snapshots:dict[float, Path], # milestone -> destination
-                          anchor:float, # the schedule's anchor; -1: the full run
                          )->float|None:
     "Evaluate if due, keep `final` and the early-stopping count of a full run, write the milestone snapshots due; return the eval loss."
-    cfg, step, full_run = run.cfg, state.step, anchor == -1.0
+    cfg, step = run.cfg, state.step
     eval_loss = None
-    if step % cfg.eval.eval_every == 0 or step in due or step == end_step:
+    if step % cfg.eval.eval_every == 0 or step in due or step in (s.end_step, s.stop_at):
         eval_loss = evaluate(model, run.dev, run.eval_windows, run.cfg.run.effective_batch_size, run.device, run.autocast)
-        if full_run:
+        if s.kind == 'full':
             counting = step * run.tokens_per_step >= cfg.eval.early_stop_after * 1e6
             improved = eval_loss < state.best - cfg.eval.min_delta
             state.stale_evals = (0 if improved else state.stale_evals + 1) if counting else 0
             if eval_loss < state.best:
                 state.best = eval_loss
-                _snapshot(run, model, snapshot_dir(run.top, FINAL), FINAL, step, anchor, eval_loss)
+                _snapshot(run, model, snapshot_dir(run.top, FINAL), FINAL, step, s, eval_loss)
             state.stopped = counting and state.stale_evals >= cfg.eval.patience
-    for m in due.get(step, []): _snapshot(run, model, snapshots[m], m, step, anchor, eval_loss)
+    for m in due.get(step, []): _snapshot(run, model, s.snapshots[m], m, step, s, eval_loss)
     return eval_loss
 
-# %% ../nbs/03_train.ipynb #1f2a3b4c
-def _digest(*state_dicts)->str:
-    "SHA-256 over every tensor of the given state dicts (names, dtypes, shapes and bytes): what a damaged state file cannot fake."
-    h = hashlib.sha256()
-    def walk(prefix, obj):
-        if isinstance(obj, torch.Tensor):
-            t = obj.detach().cpu().contiguous().reshape(-1)   # 0-d tensors cannot be viewed as bytes
-            h.update(f"{prefix}:{obj.dtype}:{tuple(obj.shape)}".encode()); h.update(t.view(torch.uint8).numpy().tobytes())
-        elif isinstance(obj, dict):
-            for k in sorted(obj, key=str): walk(f"{prefix}.{k}", obj[k])
-        elif isinstance(obj, (list, tuple)):
-            for i, v in enumerate(obj): walk(f"{prefix}.{i}", v)
-        else: h.update(f"{prefix}={obj!r}".encode())
-    for i, sd in enumerate(state_dicts): walk(str(i), sd)
-    return h.hexdigest()
-
-def _save_schedule(path:Path, key:dict, model, opt, sched, device, state:ScheduleState, done:bool=False, summary:dict|None=None):
-    weights, optim = model.state_dict(), opt.state_dict()
-    save_state(path, key=key, model=weights, optimizer=optim, scheduler=sched.state_dict(), digest=_digest(weights, optim),
-               rng=_rng_state(device), **asdict(state), done=done, summary=summary)
-
-def _read_log(log:Path)->list[dict]:
-    "The rows of a training log; a last line cut by a kill is dropped."
-    rows = []
-    for i, line in enumerate(log.read_text().splitlines() if log.exists() else []):
-        try: rows.append(json.loads(line))
-        except json.JSONDecodeError: continue   # torn by a kill mid-write; the state knows how far training got
-    return rows
-
-def resume_schedule(folder:Path, key:dict, model, opt, sched, device, rank:int=0)->tuple[ScheduleState, dict|None]:
-    "Restore the schedule in `folder` (if it has a state); return its state, and its summary if it had finished."
-    path, log = folder/STATE_FILE, folder/LOG_FILE
-    state, summary = ScheduleState(), None
-    if path.exists():
-        try: saved = torch.load(path, map_location=device, weights_only=False)
-        except Exception as e: raise LmeffError(f"{path}: cannot read this training state ({type(e).__name__}: {e}); the file is damaged. "
-                                                "Delete it to restart this schedule from its random init") from None
-        if 'digest' in saved and _digest(saved['model'], saved['optimizer']) != saved['digest']:
-            raise LmeffError(f"{path}: the weights or optimizer state in this file do not match its checksum; the file is damaged. "
-                             "Delete it to restart this schedule from its random init")
-        if saved['key'] != key:
-            diff = {k: (saved['key'].get(k), v) for k, v in key.items() if saved['key'].get(k) != v}
-            raise LmeffError(f"{path} was written by a different configuration {diff}; use another --out or delete it")
-        if saved.get('done'): return state, saved['summary']
-        model.load_state_dict(saved['model']); opt.load_state_dict(saved['optimizer']); sched.load_state_dict(saved['scheduler'])
-        _set_rng_state(saved['rng'], device)
-        state = ScheduleState(step=saved['step'], best=saved['best'], stale_evals=saved.get('stale_evals', saved.get('bad', 0)))
-    if rank == 0:   # keep the log consistent with the state: drop lines written after the state we resume from
-        rows = [r for r in _read_log(log) if r.get('step', 0) <= state.step]
-        log.write_text(''.join(json.dumps(r) + '\n' for r in rows))
-    return state, summary
-
 # %% ../nbs/03_train.ipynb #3b4c5d6e
-def train_schedule(run:_Run, folder:Path, end_step:int,
-                   snapshots:dict[float, Path], # milestone -> destination of its snapshot
-                   anchor:float, # the anchor this schedule ends at; -1: the full run
-                  )->dict:
-    "Train one schedule from the random init to `end_step`, resuming what was interrupted; return its summary."
+def train_schedule(run:_Run, s:Schedule)->dict:
+    "Train one schedule to its end (the wsd trunk: to its next branch point), resuming what was interrupted; return its summary."
     cfg, device, tps = run.cfg, run.device, run.tokens_per_step
-    folder.mkdir(parents=True, exist_ok=True)
+    s.folder.mkdir(parents=True, exist_ok=True)
     model = _fresh_model(run)
     opt = _optimizer(model, cfg, device)
-    # short schedules (small anchors) keep at least half of their steps for the cosine decay
-    warmup = min(cfg.optim.warmup_steps, end_step // 2) if cfg.optim.warmup_cap else cfg.optim.warmup_steps
-    sched = get_cosine_schedule_with_warmup(opt, warmup, end_step)
-    key = resume_key(cfg, run.world, end_step)
-    state, done = resume_schedule(folder, key, model, opt, sched, device, run.rank)
+    sched = (LambdaLR(opt, wsd_lambda(s.warmup, s.branch_step, s.end_step if s.kind == 'branch' else None, cfg.optim.decay_shape)) if s.wsd
+             else get_cosine_schedule_with_warmup(opt, s.warmup, s.end_step))
+    key = resume_key(cfg, run.world, s)
+    start = trunk_dir(run.top)/STATE_FILE if s.kind == 'branch' else None
+    state, done = resume_schedule(s.folder, key, model, opt, sched, device, run.rank, start, s.branch_step or 0)
     if done: return done
     fwd = torch.compile(model) if cfg.hardware.compile else model
     if run.world > 1: fwd = torch.nn.parallel.DistributedDataParallel(fwd, device_ids=[device.index] if device.type == 'cuda' else None)
-    due = milestone_steps(snapshots, tps, end_step)
+    stop = s.end_step if s.stop_at is None else min(s.stop_at, s.end_step)
+    due = milestone_steps({m: d for m, d in s.snapshots.items() if m != FINAL}, tps, stop)
     def save(**kw):
-        if run.rank == 0: _save_schedule(folder/STATE_FILE, key, model, opt, sched, device, state, **kw)
-    bar = tqdm(total=end_step, initial=state.step, desc=folder.name, unit=' steps', disable=not (cfg.progress.progress and run.rank == 0))
+        if run.rank == 0: save_schedule(s.folder/STATE_FILE, key, model, opt, sched, device, state, **kw)
+    bar = tqdm(total=stop, initial=state.step, desc=s.folder.name, unit=' steps', disable=not (cfg.progress.progress and run.rank == 0))
     t_last, tokens_last = time.perf_counter(), state.step * tps
     eval_loss = None
     capped = lambda: bool(cfg.progress.max_steps) and state.step >= cfg.progress.max_steps
-    while state.step < end_step and not state.stopped and not capped():
+    while state.step < stop and not state.stopped and not capped():
         train_loss, lr = optimizer_step(run, model, fwd, opt, sched, state.step)
         state.step += 1
-        row = {'step': state.step, 'tokens_seen': state.step * tps, 'train_loss': train_loss.item(), 'lr': lr}
-        eval_loss = evaluate_and_snapshot(run, model, state, end_step, due, snapshots, anchor)
+        row = {'step': state.step, 'tokens_seen': state.step * tps, 'train_loss': train_loss.item(), 'lr': lr, 'time': round(time.time(), 3)}
+        eval_loss = evaluate_and_snapshot(run, model, state, s, due)
         if eval_loss is not None: row['eval_loss'] = eval_loss
         if run.rank == 0:
-            with open(folder/LOG_FILE, 'a') as f: f.write(json.dumps(row) + '\n')
-        if state.step % cfg.eval.save_every == 0 or state.step in due or capped(): save()
+            with open(s.folder/LOG_FILE, 'a') as f: f.write(json.dumps(row) + '\n')
+        if state.step % cfg.eval.save_every == 0 or state.step in due or state.step == s.stop_at or capped(): save()
         now = time.perf_counter()
         bar.update(1); bar.set_postfix(tokens=f"{state.step*tps/1e6:.2f}M", tok_s=f"{(state.step*tps - tokens_last)/max(now - t_last, 1e-9):,.0f}",
                                        loss=f"{row['train_loss']:.3f}", refresh=False)
         t_last, tokens_last = now, state.step * tps
     bar.close()
-    finished = state.step >= end_step or state.stopped   # a schedule cut short by max_steps is not finished: a later run continues it
-    summary = {'folder': str(folder), 'anchor': anchor, 'steps': state.step, 'tokens_seen': state.step * tps,
-               'best_eval_loss': state.best if anchor == -1.0 else eval_loss, 'stopped_early': state.stopped,
-               'capped': not finished}
-    if finished: save(done=True, summary=summary)
+    finished = state.step >= s.end_step or state.stopped   # a schedule cut short by max_steps is not finished: a later run continues it
+    summary = {'folder': str(s.folder), 'kind': s.kind, 'anchor': s.anchor, 'steps': state.step, 'tokens_seen': state.step * tps,
+               'best_eval_loss': state.best if s.kind == 'full' else eval_loss, 'stopped_early': state.stopped,
+               'capped': not finished and state.step < stop}
+    if finished and s.kind != 'trunk': save(done=True, summary=summary)   # the trunk is never done: a larger anchor extends it
     if run.world > 1: torch.distributed.barrier()
     return summary
 
@@ -354,29 +278,32 @@ def train(cfg:TrainConfig, hub_api=None)->dict:
     "Run `cfg` (resuming whatever was interrupted); return a summary with the run folder, its snapshots and each schedule."
     hf_logging.disable_progress_bar()   # our own bar; not one per snapshot save
     run = _setup(cfg, hub_api)
-    r, milestones = cfg.run, cfg.eval.milestones
-    mode = 'full run' if r.full_run else 'anchor runs'
+    mode = 'full run' if cfg.run.full_run else 'anchor runs'
     # one owner per run folder and mode: a second command on it stops here, naming the first (the full run and the anchor runs may share it)
     with (hold(run.top, f".train-{mode.replace(' ', '-')}.lock", what=f"lmeff train: {mode}") if run.rank == 0 else nullcontext()):
-        return _train(run, r, milestones)
+        return _train(run)
 
-def _train(run:_Run, r:RunConfig, milestones:tuple)->dict:
-    cfg = run.cfg
+def _train(run:_Run)->dict:
+    cfg, r = run.cfg, run.cfg.run
     if run.store and run.store.pending: run.store.flush()   # uploads an earlier command could not make
-    if r.full_run: plan = [(run.top, run.epoch_steps, {m: snapshot_dir(run.top, m) for m in milestones} | {FINAL: snapshot_dir(run.top, FINAL)}, -1.0)]
-    else: plan = [(anchor_run_dir(run.top, a), steps_to_reach(a, run.tokens_per_step),
-                   {m: snapshot_dir(anchor_run_dir(run.top, a), m) for m in milestones if m < a} | {a: snapshot_dir(run.top, a)}, a)
-                  for a in r.anchors]
-    for folder, _, snaps, anchor in plan:   # refuse before any work, not at the first clash
-        for dest in snaps.values(): _check_owner(dest, anchor)
-        if run.rank == 0: write_json(folder/TRAIN_CONFIG_FILE, asdict(cfg) | {'world_size': run.world})   # beside each schedule's state
-    schedules = [train_schedule(run, folder, end, {m: d for m, d in snaps.items() if m != FINAL}, anchor) for folder, end, snaps, anchor in plan]
+    plan = plan_schedules(cfg, run.top, run.tokens_per_step, run.epoch_steps)
+    for s in plan:   # refuse before any work, not at the first clash
+        for dest in s.snapshots.values(): _check_owner(dest, s.anchor, s)
+        if run.rank == 0: write_json(s.folder/TRAIN_CONFIG_FILE, asdict(cfg) | {'world_size': run.world})   # beside each schedule's state
+    if run.rank == 0 and not r.full_run:
+        print(f"{run.top.name}: {cfg.optim.schedule} schedule; {token_budget(r, run.world, cfg.optim.decay_fraction)}", flush=True)
+    schedules = []
+    for s in plan:
+        schedules.append(train_schedule(run, s))
+        if s.wsd and schedules[-1]['capped']: break   # max_steps: the branches wait for the trunk
     if run.store and (failed := run.store.flush()):
         raise LmeffError("training finished and is saved locally, but these uploads failed (kept in uploads_pending.json; "
                          "the same command retries them): " +
                          '; '.join(f"{f} -> {run.store.repo_id}@{b}: {e}" for f, b, e in failed))
     snapshots = sorted(p.name for p in run.top.iterdir() if p.is_dir() and (p.name.startswith('milestone-') or p.name == FINAL))
-    return {'run_dir': str(run.top), 'snapshots': snapshots, 'schedules': schedules, 'tokens_per_step': run.tokens_per_step}
+    trunk = [x for x in schedules if x['kind'] == 'trunk'][-1:]   # where the trunk got to, once
+    return {'run_dir': str(run.top), 'snapshots': snapshots, 'schedules': [x for x in schedules if x['kind'] != 'trunk'] + trunk,
+            'tokens_per_step': run.tokens_per_step}
 
 # %% ../nbs/03_train.ipynb #e9ceb5a0
 def add_cli(sub):

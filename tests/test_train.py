@@ -6,7 +6,8 @@ from transformers import AutoModelForCausalLM
 from lmeff.config import LmeffError
 from lmeff.tokens import prepare
 from lmeff.config import TrainConfig, steps_to_reach, milestone_steps
-from lmeff.train import train, save_snapshot, save_state
+from lmeff.train import train, save_snapshot
+from lmeff.state import save_state
 from lmeff.store import SnapshotMeta, verify_snapshot
 from lmeff.hub import read_env
 from lmeff.tokens import load_tokenizer
