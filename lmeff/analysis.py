@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 from .config import LmeffError
-from .store import FINAL, PAIRS_FILE, RESULTS_FILE, RESULTS_LAYOUT, milestone_key, milestone_label, parse_results_dir, write_text
+from .store import FINAL, PAIRS_FILE, RESULTS_FILE, RESULTS_LAYOUT, TRUNK_SUFFIX, milestone_key, milestone_label, parse_results_dir, write_text
 
 # %% auto #0
 __all__ = ['RUN', 'SNAPSHOT', 'OVERALL_COLUMNS', 'TASK_COLUMNS', 'snapshot_keys', 'numeric_milestones', 'natural_key',
@@ -235,6 +235,8 @@ def gather(results_dir, # a results folder in the BLiMP stage's layout
     root = Path(results_dir)
     if not root.is_dir(): raise LmeffError(f"{root}: {'no such folder' if not root.exists() else 'not a folder'}")
     files = sorted(root.rglob(RESULTS_FILE))
+    trunk = {f for f in files if f.parts[-7].endswith(TRUNK_SUFFIX)}   # undecayed wsd trunk checkpoints: not anchor results
+    if trunk and len(trunk) < len(files): files = [f for f in files if f not in trunk]
     if not files: raise LmeffError(f"{root}: no {RESULTS_FILE} found (expected {RESULTS_LAYOUT}{RESULTS_FILE})")
     rows, task_rows, task_files, meta, keys, pairs = [], [], [], [], [], []
     for f in tqdm(files, desc='gather', unit='file', disable=not progress):

@@ -328,7 +328,7 @@ def score_model_to(model, # local folder or Hub repo id
     lm, tok = load_model(folder, device=device)
     meta = asdict(SnapshotMeta.read(folder)) if (folder/META_FILE).is_file() else {}
     scores = score_model(lm, tok, pairs, batch_size, dtype, progress)
-    config = dict(model=str(model), revision=revision, **{k: meta.get(k) for k in (*SnapshotMeta.REQUIRED, 'global_step', 'anchor')},
+    config = dict(model=str(model), revision=revision, **{k: meta.get(k) for k in (*SnapshotMeta.REQUIRED, 'global_step', 'anchor', 'schedule', 'branch_step', 'trunk')},
                   dtype=dtype, batch_size=batch_size or default_batch_size(lm.device), device=str(lm.device),
                   scoring='sum of log p(token | <s>, previous tokens) over each sentence, tokenized as in training '
                           '(lmeff.tokens.load_encoder); correct iff good > bad', **provenance(folder, pairs, hashes), **(extra or {}))

@@ -164,3 +164,16 @@ def test_ddp_two_processes_match_one(data, tmp_path):
         assert (a['global_step'], a['branch_step'], a['world_size']) == (b['global_step'], b['branch_step'], 2)
         wa, wb = (load_file(rd(o)/snap/'model.safetensors') for o in (tmp_path/'ddp', tmp_path/'one'))
         assert all(torch.allclose(wa[k], wb[k], atol=1e-4) for k in wa)        # the same global batches: the same training
+
+def test_trunk_checkpoints_are_scored_apart_from_anchor_results(data, tmp_path):
+    from lmeff.blimp import score_run
+    from lmeff.analysis import gather
+    res = train(cfg(data, tmp_path))
+    top, results = Path(res['run_dir']), tmp_path/'results'
+    score_run(top, results, data/'synthetic'/'blimp', progress=False)
+    score_run(top/'trunk', results, data/'synthetic'/'blimp', progress=False)
+    assert sorted(p.name for p in (results/'blimp-trunk'/'synthetic'/'tiny'/'seed-0'/'tok-512').glob('0*')) == ['0.002', '0.006']
+    cfg_json = json.loads((results/'blimp-trunk'/'synthetic'/'tiny'/'seed-0'/'tok-512'/'0.002'/'blimp_results.json').read_text())['config']
+    assert (cfg_json['schedule'], cfg_json['trunk']) == ('wsd', True)
+    assert sorted(gather(results, progress=False).overall['milestone']) == ['0.004', '0.008']   # anchor results only
+    assert sorted(gather(results/'blimp-trunk', progress=False).overall['milestone']) == ['0.002', '0.006']

@@ -1,0 +1,27 @@
+import json
+from pathlib import Path
+import pandas as pd
+from lmeff.compare import compare_schedules
+from lmeff.config import read_configs
+from lmeff.schedule import planned_steps
+
+def test_compare_schedules_end_to_end(tmp_path):
+    "The same grid under both schedules: tokens trained match the plan, the comparison tables, figure and report are written."
+    r = compare_schedules(tmp_path, seeds=(0,), sizes=('tiny',), vocab_sizes=(512, 1024), words=60_000, n_pairs=40, progress=False)
+    acc = {a['schedule']: a for a in r['accounting']}
+    assert acc['wsd']['tokens_trained'] == acc['wsd']['tokens_planned'] < acc['cosine']['tokens_trained'] == acc['cosine']['tokens_planned']
+    rows = [rc for rc in read_configs(tmp_path/'configs-anchors.csv')]
+    assert len(rows) == 2 and all(not rc.full_run for rc in rows)
+    tps = rows[0].tokens_per_step()
+    assert acc['wsd']['tokens_planned'] == sum(planned_steps(rc, tps, 'wsd', 0.2) * tps for rc in rows)
+    assert not any((tmp_path/'wsd'/'runs').glob('*-full.ipynb'))                 # the full runs are trained once
+    per_anchor = pd.read_csv(tmp_path/'comparison'/'synthetic_per_anchor.csv', dtype={'milestone': str})
+    assert list(per_anchor['milestone']) == ['0.0125', '0.025', '0.05', '0.1'] and (per_anchor['n_runs'] == 2).all()
+    assert (per_anchor['max_abs_delta'] >= per_anchor['mean_abs_delta']).all()
+    answer = pd.read_csv(tmp_path/'comparison'/'synthetic_answer.csv')
+    assert list(answer['schedule']) == ['cosine', 'wsd']
+    md = (tmp_path/'comparison'/'schedules.md').read_text()
+    assert 'tokens trained (from the logs)' in md and "The study's answer" in md and ('does not change' in md or 'changes' in md)
+    assert (tmp_path/'comparison'/'synthetic_learning_curves.html').is_file() and (tmp_path/'comparison'/'synthetic_learning_curves.png').is_file()
+    meta = json.loads(next((tmp_path/'wsd'/'models').rglob('milestone-0.1M/milestone_meta.json')).read_text())
+    assert meta['schedule'] == 'wsd' and meta['decay_fraction'] == 0.2
