@@ -22,7 +22,7 @@ synthetic minimal pairs; the tokenizer is a small BPE trained on synthetic text)
 
 One table is printed and written to OUT/bench_gpu.csv. With the defaults the whole run takes about 7 minutes.
 """
-import argparse, csv, datetime, gc, io, math, sys, tempfile, time
+import argparse, csv, datetime, gc, io, sys, tempfile, time
 from pathlib import Path
 import torch
 from transformers import LlamaForCausalLM
