@@ -279,7 +279,7 @@ def _local(runs, notebook, max_parallel:int):
     with ThreadPoolExecutor(max_parallel) as ex:
         for f in as_completed([ex.submit(execute_run, r, notebook) for r in runs]): yield f.result()
 
-def _ray(runs, notebook, max_parallel:int|None, address:str|None):
+def _ray(runs, notebook, max_parallel:int|None, address:str|None, gpus_per_run:float=1):
     try: import ray
     except ImportError: raise LmeffError("--executor ray needs Ray: pip install ray") from None
     started = not ray.is_initialized()
@@ -287,7 +287,7 @@ def _ray(runs, notebook, max_parallel:int|None, address:str|None):
     if started: ray.init(address=address or os.environ.get('RAY_ADDRESS') or 'local', include_dashboard=False, log_to_driver=False)
     try:
         gpus = ray.cluster_resources().get('GPU', 0)
-        task = ray.remote(execute_run).options(num_gpus=1 if gpus else 0, max_retries=0)
+        task = ray.remote(execute_run).options(num_gpus=gpus_per_run if gpus else 0, max_retries=0)
         todo, pending = list(runs), {}
         while todo or pending:
             while todo and len(pending) < (max_parallel or len(runs)):
@@ -339,11 +339,13 @@ def sweep(configs, # configs.csv
           notebook=None, # the run notebook (default: `run_notebook()`)
           analysis:bool=True, # analyse the results at the end
           progress:bool=True,
+          gpus_per_run:float=1, # GPUs per Ray task: a fraction 0 < F <= 1 shares a GPU, or a whole number
           **plan_kw, # `plan` options: use_row_batch, sources, data_options, train_options, blimp_dir, torch_threads
          )->pd.DataFrame:
     "Execute every row × seed of `configs` as a papermill run; return the summary table."
     if executor not in ('local', 'ray'): raise LmeffError(f"--executor must be local or ray, got {executor!r}")
     if max_parallel is not None and max_parallel < 1: raise LmeffError(f"--max-parallel must be >= 1, got {max_parallel}")
+    if not (0 < gpus_per_run <= 1 or gpus_per_run > 1 and float(gpus_per_run).is_integer()): raise LmeffError(f"--gpus-per-run must be a fraction in (0, 1] or a whole number, got {gpus_per_run:g}")
     notebook = check_notebook(notebook or run_notebook())
     runs = plan(configs, list(seeds), out, data_dir, **plan_kw)
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -352,7 +354,7 @@ def sweep(configs, # configs.csv
         if r.done(): rows.append(dict(run_id=r.run_id, row=r.row, seed=r.seed, status='skipped', reason='finished earlier',
                                       seconds=read_json(r.marker)['seconds'], notebook=str(r.record)))
         else: todo.append(r)
-    results = _local(todo, notebook, max_parallel or 1) if executor == 'local' else _ray(todo, notebook, max_parallel, ray_address)
+    results = _local(todo, notebook, max_parallel or 1) if executor == 'local' else _ray(todo, notebook, max_parallel, ray_address, gpus_per_run)
     with tqdm(total=len(todo), desc='sweep', unit='run', disable=not progress or not todo) as bar:
         for res in results:
             rows.append(res); bar.update(1)
@@ -392,6 +394,7 @@ def add_cli(sub):
     p.add_argument('--data-dir', default='data', metavar='DATA_DIR', help='data root, as for lmeff prep (default: data)')
     p.add_argument('--executor', choices=('local', 'ray'), default='local', help='local (default) or ray')
     p.add_argument('--max-parallel', type=int, metavar='N', help='runs at a time (local default: 1; ray default: what the cluster fits)')
+    p.add_argument('--gpus-per-run', type=float, default=1, metavar='F', help='GPUs per run with --executor ray: 0.5 puts two runs on a GPU (default: 1)')
     p.add_argument('--ray-address', metavar='ADDR', help='an existing Ray cluster (auto, ray://host:10001); default: start a local one')
     p.add_argument('--blimp-dir', metavar='PATH', help="folder of BLiMP's .jsonl files (default: the Hub's nyu-mll/blimp for real corpora; "
                                                        "synthetic rows are scored on their own minimal pairs, and on BLiMP only with this)")
@@ -411,6 +414,6 @@ def cmd_sweep(args)->int:
     s = sweep(args.configs, parse_seeds(args.seeds), args.out, args.data_dir, args.executor, args.max_parallel, args.ray_address,
               args.notebook, analysis=not args.no_analysis, use_row_batch=args.use_row_batch, sources={k: str(v) for k, v in sources.items()},
               data_options=parse_assignments(args.prep, '--prep', keyed=True), train_options=parse_assignments(args.train_option, '--train-option'),
-              blimp_dir=args.blimp_dir, torch_threads=args.threads)
+              blimp_dir=args.blimp_dir, torch_threads=args.threads, gpus_per_run=args.gpus_per_run)
     print_summary(s, args.out)
     return exit_status(s)

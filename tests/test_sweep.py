@@ -1,5 +1,6 @@
 "Sweeps: papermill run notebooks per row x seed, isolation, resume, the Ray executor, the demo."
 import json
+from contextlib import nullcontext
 import nbformat, papermill as pm, pandas as pd
 import pytest
 from lmeff.cli import main
@@ -149,3 +150,38 @@ def test_demo_reduced_grid(tmp_path):
     again = demo(tmp_path/'demo', seeds=(0, 1), sizes=('tiny',), vocab_sizes=(300, 512), anchors=(0.01, 0.04), words=40_000, n_pairs=40,
                  progress=False)
     assert (again['status'] == 'skipped').all()
+
+class FakeRay:
+    "Just enough of Ray for `_ray`: records the task options, runs each task at once."
+    def __init__(self, gpus): self.gpus, self.options, self.results = gpus, [], []
+    def is_initialized(self): return False
+    def init(self, **kw): pass
+    def shutdown(self): pass
+    def cluster_resources(self): return {'CPU': 4.0, 'GPU': float(self.gpus)}
+    def remote(self, fn):
+        fake = self
+        class Task:
+            def options(self, **kw): fake.options.append(kw); return self
+            def remote(self, *a): return (len(fake.results), fake.results.append(fn(*a)))[0]   # an object ref: a hashable id
+        return Task()
+    def wait(self, refs, num_returns): return refs[:num_returns], refs[num_returns:]
+    def get(self, ref): return self.results[ref]
+
+@pytest.mark.parametrize('gpus,given,asked', [(1, 0.5, 0.5), (1, 1, 1), (2, 2, 2), (0, 0.5, 0)])
+def test_gpus_per_run_reaches_ray(tmp_path, monkeypatch, gpus, given, asked):
+    "`--gpus-per-run F` becomes each Ray task's num_gpus (on a cluster with GPUs): fractions share a GPU."
+    import sys, lmeff.sweep as sw
+    ray = FakeRay(gpus)
+    monkeypatch.setitem(sys.modules, 'ray', ray)
+    monkeypatch.setattr(sw, 'execute_run', lambda r, nb: dict(run_id=r, status='ok'))
+    assert [r['run_id'] for r in sw._ray(['a', 'b', 'c'], 'nb.ipynb', None, None, given)] == ['a', 'b', 'c']
+    assert ray.options == [{'num_gpus': asked, 'max_retries': 0}]
+
+@pytest.mark.parametrize('value', ['0', '-1', '1.5', 'x'])
+def test_gpus_per_run_invalid_exit_2(tmp_path, capsys, value):
+    ok = tmp_path/'ok.csv'; ok.write_text(HDR + TINY)
+    with pytest.raises(SystemExit) if value == 'x' else nullcontext():
+        assert main(['sweep', str(ok), '--out', str(tmp_path/'out'), '--executor', 'ray', '--gpus-per-run', value]) == 2
+    err = capsys.readouterr().err
+    assert ('invalid float value' if value == 'x' else f"--gpus-per-run must be a fraction in (0, 1] or a whole number, got {float(value):g}") in err
+    assert not (tmp_path/'out'/'runs').exists()

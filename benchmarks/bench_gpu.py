@@ -1,0 +1,173 @@
+"""GPU throughput: lmeff's training path against the reference recipe, in one process on one GPU.
+
+For each size at its reference batch (20m 64x1, 60m 128x2, 180m 256x2; sequences of 256 random tokens):
+
+- lmeff: the model `lmeff.model.build_model` makes (fp32 master weights), bf16 autocast, the chunked linear +
+  cross-entropy of `lmeff.loss` inside one `torch.compile`d `TrainingLoss`, fused AdamW with lmeff's parameter groups,
+  gradient clipping, and the micro-batch split `lmeff.loss.split_for_memory` picks for the free memory (recorded in
+  the `split` column: the tokens per optimizer step never change).
+- reference: its own simple loop, as the original study trained: HF `LlamaForCausalLM` of the same shape, bf16
+  autocast, `torch.compile` of the whole model with HF's loss inside (`labels=`), fused AdamW, gradient clipping.
+
+Each method runs `--seconds` after its first two steps (the first one's time is the `compile_s` column); tokens/s
+counts the steps finished in that time (one synchronisation at the end, none per step); `ratio` is lmeff over the
+reference measured here, in this process. MFU = 6 * N * tokens/s / the card's peak dense bf16 FLOPS (N: all
+parameters, embeddings included; the peak from the device name, or `--peak-tflops`). Peak memory is
+`torch.cuda.max_memory_allocated`. Then BLiMP pairs/s at 60m with `lmeff.blimp.score_model` (bf16 autocast with the
+output layer in fp32, and fp32), and the share of decisions the two agree on (pairs: `--blimp-dir`, else the
+synthetic minimal pairs; the tokenizer is a small BPE trained on synthetic text).
+
+    python benchmarks/bench_gpu.py [--seconds 30] [--sizes 20m 60m 180m] [--vocab 50257] [--out bench-gpu]
+    python benchmarks/bench_gpu.py --cpu-smoke --out OUT   # every code path, tiny size, CPU, seconds
+
+One table is printed and written to OUT/bench_gpu.csv. With the defaults the whole run takes about 7 minutes.
+"""
+import argparse, csv, datetime, gc, io, sys, tempfile, time
+from pathlib import Path
+import torch
+from transformers import LlamaForCausalLM
+from transformers.utils import logging as hf_logging
+from lmeff.config import get_size, n_params
+from lmeff.loss import TrainingLoss, memory_budget, split_for_memory
+from lmeff.model import build_model, llama_config
+from lmeff.store import write_text
+
+SIZES = {'20m': (64, 1), '60m': (128, 2), '180m': (256, 2)} # size -> reference (batch, grad_accum)
+SMOKE = {'tiny': (4, 2)}
+PEAK_TFLOPS = {'H200': 989, 'H100 PCIe': 756, 'H100': 989, 'A100': 312, 'L40S': 362, 'A10': 125} # dense bf16, first match
+COLUMNS = ['size', 'vocab', 'method', 'batch', 'split', 'steps', 'tokens_per_s', 'ratio', 'mfu', 'peak_gib', 'compile_s',
+           'pairs_per_s', 'same_decisions']
+
+def sync(device):
+    if device.type == 'cuda': torch.cuda.synchronize(device)
+
+def peak_tflops(a, device)->float|None:
+    if a.peak_tflops: return a.peak_tflops
+    if device.type != 'cuda': return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
+
+def param_groups(model, weight_decay:float)->list[dict]:
+    "lmeff's AdamW groups: weight decay on matrices, none on norms."
+    return [{'params': [p for p in model.parameters() if p.ndim >= 2], 'weight_decay': weight_decay},
+            {'params': [p for p in model.parameters() if p.ndim < 2], 'weight_decay': 0.0}]
+
+def lmeff_step(a, size, vocab, batch, accum, seq, device):
+    "One optimizer step of lmeff's training path; and the micro-batch split it uses."
+    s = get_size(size)
+    model = build_model(size, vocab, seed=0, seq_length=seq).float().to(device).train()
+    split = split_for_memory(size, vocab, batch, seq, memory_budget(device))
+    micro, n = batch // split, accum * split
+    fwd = torch.compile(TrainingLoss(model, a.autocast, 'chunked'), backend=a.backend)
+    opt = torch.optim.AdamW(param_groups(model, s.weight_decay), lr=s.lr, fused=True)
+    data = torch.randint(vocab, (n, micro, seq + 1), device=device)
+    def step():
+        total = torch.zeros((), device=device)   # read back once, at the end, never per step
+        for i in range(n):
+            loss = fwd(data[i]) / n
+            loss.backward(); total += loss.detach()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step(); opt.zero_grad(set_to_none=True)
+        return total
+    return step, split
+
+def reference_step(a, size, vocab, batch, accum, seq, device):
+    "One optimizer step of the reference recipe: the whole HF model with its loss compiled, bf16 autocast, fused AdamW."
+    s = get_size(size)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(llama_config(size, vocab, seq)).to(device).train()
+    fwd = torch.compile(model, backend=a.backend)
+    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, fused=True)
+    data = torch.randint(vocab, (accum, batch, seq), device=device)
+    def step():
+        for i in range(accum):
+            with torch.autocast(device.type, dtype=a.autocast, enabled=a.autocast is not None):
+                loss = fwd(input_ids=data[i], labels=data[i]).loss / accum
+            loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step(); opt.zero_grad(set_to_none=True)
+        return loss
+    return step, 1
+
+def measure(a, method, size, vocab, batch, accum, seq, device)->dict:
+    "Steady-state tokens/s, peak memory and compile time of one method at one size."
+    row = dict(size=size, vocab=vocab, method=method, batch=f'{batch}x{accum}x{seq}')
+    torch._dynamo.reset(); gc.collect()
+    if device.type == 'cuda': torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(device)
+    try:
+        step, row['split'] = (lmeff_step if method == 'lmeff' else reference_step)(a, size, vocab, batch, accum, seq, device)
+        t = time.perf_counter(); step(); sync(device); row['compile_s'] = round(time.perf_counter() - t, 1)
+        step(); sync(device)
+        steps, t = 0, time.perf_counter()
+        while time.perf_counter() - t < a.seconds: step(); steps += 1
+        sync(device); dt = time.perf_counter() - t
+    except torch.OutOfMemoryError:
+        return row | {'tokens_per_s': 'OOM'}
+    tps = steps * batch * accum * seq / dt
+    peak = peak_tflops(a, device)
+    row |= dict(steps=steps, tokens_per_s=round(tps), mfu=f'{6 * n_params(size, vocab) * tps / (peak * 1e12):.1%}' if peak else '')
+    if device.type == 'cuda': row['peak_gib'] = round(torch.cuda.max_memory_allocated(device) / 2**30, 1)
+    return row
+
+def blimp_rows(a, size, vocab, device, tmp:Path)->list[dict]:
+    "BLiMP pairs/s of a random-init `size` model with lmeff's scorer, bf16 and fp32, and how often their decisions agree."
+    from lmeff.blimp import compare_scores, load_blimp, score_model
+    from lmeff.synthetic import write_synthetic_blimp
+    from lmeff.tokens import prepare, tokenizer_path
+    prepare('synthetic', tmp/'data', [vocab], words=a.tokenizer_words, progress=False)
+    tok = tokenizer_path(tmp/'data'/'synthetic', vocab)
+    pairs = load_blimp(a.blimp_dir or write_synthetic_blimp(tmp/'pairs', a.synthetic_pairs)[0].parent)
+    model = build_model(size, vocab, seed=0).float().to(device).eval()
+    score_model(model, tok, pairs.head(64))   # warm-up: kernels, allocator
+    rows, scores = [], {}
+    for dtype in ('bf16', 'fp32'):
+        sync(device); t = time.perf_counter()
+        scores[dtype] = score_model(model, tok, pairs, dtype=dtype)
+        sync(device); rows.append(dict(size=size, vocab=vocab, method=f'blimp {dtype}', batch=f'{len(pairs)} pairs',
+                                       pairs_per_s=round(len(pairs) / (time.perf_counter() - t))))
+    rows[0]['same_decisions'] = f"{compare_scores(scores['bf16'], scores['fp32'])['decision_agreement']:.4f}"
+    return rows
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--sizes', nargs='+', help='model sizes (default: 20m 60m 180m)')
+    ap.add_argument('--vocab', type=int, default=50257, help='vocabulary size (default: 50257, the hybrid_3.7B configuration)')
+    ap.add_argument('--seq', type=int, default=256, help='tokens per sequence')
+    ap.add_argument('--seconds', type=float, default=30.0, help='timed seconds per method and size, after compiling')
+    ap.add_argument('--peak-tflops', type=float, help="the card's peak dense bf16 TFLOPS (default: from its name)")
+    ap.add_argument('--blimp-size', default='60m', help='model size of the BLiMP measurement')
+    ap.add_argument('--blimp-dir', type=Path, help="BLiMP's .jsonl files (default: the synthetic minimal pairs)")
+    ap.add_argument('--out', type=Path, default=Path('bench-gpu'), help='folder for bench_gpu.csv')
+    ap.add_argument('--cpu-smoke', action='store_true', help='run every code path on the tiny size on the CPU, in seconds')
+    a = ap.parse_args(argv)
+    hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()
+    if a.cpu_smoke:
+        device, sizes, a.autocast, a.backend = torch.device('cpu'), SMOKE, torch.bfloat16, 'aot_eager'   # traced, not code-generated
+        a.vocab, a.seq, a.seconds, a.blimp_size, a.tokenizer_words, a.synthetic_pairs = 512, 32, min(a.seconds, 0.5), 'tiny', 3000, 4
+    else:
+        if not torch.cuda.is_available(): ap.error("needs a CUDA GPU, and torch sees none (use --cpu-smoke to check the code paths on the CPU)")
+        device, sizes, a.autocast, a.backend, a.tokenizer_words, a.synthetic_pairs = torch.device('cuda'), SIZES, torch.bfloat16, 'inductor', 200_000, 1000
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    if bad := [s for s in a.sizes or () if s not in sizes]: ap.error(f"unknown size(s) {', '.join(bad)}; known: {', '.join(sizes)}")
+    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'
+    print(f"{name}; torch {torch.__version__}; {datetime.date.today()}; vocab {a.vocab}, seq {a.seq}, {a.seconds:g} s per method", flush=True)
+    rows = []
+    for size in a.sizes or sizes:
+        batch, accum = sizes[size]
+        pair = [measure(a, m, size, a.vocab, batch, accum, a.seq, device) for m in ('reference', 'lmeff')]
+        if all(isinstance(r.get('tokens_per_s'), int) for r in pair): pair[1]['ratio'] = f"{pair[1]['tokens_per_s'] / pair[0]['tokens_per_s']:.2f}"
+        rows += pair
+        for r in pair: print(f"  {size} {r['method']}: {r.get('tokens_per_s')} tokens/s", flush=True)
+    with tempfile.TemporaryDirectory(prefix='bench_gpu-') as tmp:
+        rows += blimp_rows(a, a.blimp_size, a.vocab, device, Path(tmp))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, COLUMNS, lineterminator='\n'); w.writeheader(); w.writerows(rows)
+    write_text(a.out/'bench_gpu.csv', buf.getvalue())
+    widths = {c: max(len(c), *(len(str(r.get(c, ''))) for r in rows)) for c in COLUMNS}
+    print('  '.join(c.rjust(widths[c]) for c in COLUMNS))
+    for r in rows: print('  '.join(str(r.get(c, '')).rjust(widths[c]) for c in COLUMNS))
+    print(f"written: {a.out/'bench_gpu.csv'}")
+    return 0
+
+if __name__ == '__main__':
+    sys.exit(main())
