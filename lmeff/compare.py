@@ -37,7 +37,7 @@ def schedule_agreement(cosine:pd.DataFrame, # overall table (dataset, model_size
     per_anchor = pd.DataFrame(rows, columns=['milestone', 'tokens_m', 'n_runs', 'mean_abs_delta', 'max_abs_delta', 'mean_delta', 'spearman_between'])
     eps = {k: early_prediction(t, by=(), n_boot=0, progress=False) for k, t in (('cosine', cosine), ('wsd', wsd))}
     for k, ep in eps.items():
-        per_anchor = per_anchor.merge(ep[['milestone', 'spearman']].rename(columns={'spearman': f'spearman_final_{k}'}), on='milestone', how='left')
+        per_anchor = per_anchor.merge(ep[['milestone', 'spearman']].set_axis(['milestone', f'spearman_final_{k}'], axis=1), on='milestone', how='left')
     answer = []
     for k, ep in eps.items():
         e = earliest_milestone(ep, threshold)

@@ -288,13 +288,16 @@ class HardwareArgs:
     "Device and precision."
     device:str = opt('auto', "'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', 'mps'", pattern=r'auto|cpu|mps|cuda(:\d+)?')
     dtype:str = opt('auto', "'auto' (bf16 autocast where supported), 'fp32' or 'bf16'", choices=('auto', 'fp32', 'bf16'))
-    compile:bool = opt(False, "torch.compile the model")
+    compile:bool|None = opt(None, "torch.compile the model with its loss (default: on CUDA)", flag='--compile')
+    loss:str = opt('auto', "'chunked' (never fp32 logits), 'plain' (F.cross_entropy of fp32 logits) or 'auto' (chunked on CUDA)", choices=('auto', 'chunked', 'plain'))
+    micro_split:int|None = opt(None, "split each micro-batch into this many parts, as more accumulation steps (default: what the GPU's memory needs)", ge=1)
 
 @dataclass
 class ProgressArgs:
     "How far, and how visibly."
     max_steps:int|None = opt(None, "stop after this many optimizer steps (smoke tests, benchmarks)", ge=1)
     progress:bool = opt(True, "show a progress bar", flag='--no-progress')
+    log_every:int = opt(10, "optimizer steps between reads of the train loss from the device (each step still gets its log line)", ge=1)
 
 GROUPS = {'optim': OptimArgs, 'eval': EvalArgs, 'storage': StorageArgs, 'hardware': HardwareArgs, 'progress': ProgressArgs}
 
@@ -401,13 +404,12 @@ def add_flags(group, # an argparse parser or argument group
         if not md.get('help') or f.name in ('row', 'use_row_batch'): continue
         flag = md.get('flag') or '--' + f.name.replace('_', '-')
         default = (defaults or {}).get(f.name, md.get('cli_default', None if f.default is MISSING else f.default))
-        if 'size_default' in md:
-            shown = 'per size: ' + ', '.join(f"{n} {getattr(s, md['size_default']):g}" for n, s in MODEL_SIZES.items())
-        elif isinstance(default, tuple): shown = json.dumps(list(default))
-        else: shown = default
+        shown = json.dumps(list(default)) if isinstance(default, tuple) else default
+        if 'size_default' in md: shown = 'per size: ' + ', '.join(f"{n} {getattr(s, md['size_default']):g}" for n, s in MODEL_SIZES.items())
         help = f"{md['help']} (default: {shown})" if shown is not None else md['help']
-        if f.type.strip() == 'bool':
-            group.add_argument(flag, dest=f.name, action='store_false' if default else 'store_true', help=md['help'])
+        if f.type.replace(' ', '') in ('bool', 'bool|None'):   # bool|None: --flag / --no-flag, None when neither is given
+            action = argparse.BooleanOptionalAction if 'None' in f.type else 'store_false' if default else 'store_true'
+            group.add_argument(flag, dest=f.name, action=action, help=md['help'], **({'default': None} if 'None' in f.type else {}))
             continue
         parse = md.get('parse') or _TYPES[f.type.split('|')[0].strip()]
         def typ(s, parse=parse):

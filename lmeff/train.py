@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 from torch.optim.lr_scheduler import LambdaLR
 from transformers import AutoModelForCausalLM, get_cosine_schedule_with_warmup
@@ -22,6 +21,7 @@ from .store import (FINAL, LOG_FILE, META_FILE, STATE_FILE, TRAIN_CONFIG_FILE, S
                          milestone_label, random_init_dir, snapshot_dir, trunk_dir, write_dir_atomic, write_hashes, write_json)
 from .tokens import Windows, eval_windows, load_tokens, load_tokenizer, save_tokenizer_files, tokenizer_path
 from .model import init_random
+from .loss import TrainingLoss, memory_budget, model_loss, split_for_memory
 from .schedule import Schedule, plan_schedules, token_budget, wsd_lambda
 from .state import ScheduleState, resume_key, resume_schedule, save_schedule
 
@@ -66,24 +66,26 @@ def _autocast_dtype(cfg:TrainConfig, device)->torch.dtype|None:
     if cfg.hardware.dtype == 'bf16': return torch.bfloat16
     return torch.bfloat16 if device.type == 'cuda' and torch.cuda.is_bf16_supported() else None
 
-def loss_fn(model, batch:torch.Tensor, autocast_dtype)->torch.Tensor:
-    "Mean next-token cross-entropy of (B, T+1) sequences."
-    x, y = batch[:, :-1], batch[:, 1:]
-    with torch.autocast(x.device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
-        logits = model(input_ids=x).logits                          # (B, T, V)
-    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
+def loss_fn(model, batch:torch.Tensor, autocast_dtype, kind:str='plain')->torch.Tensor:
+    "Mean next-token cross-entropy of (B, T+1) sequences (`lmeff.loss.model_loss`: 'plain' or 'chunked')."
+    return model_loss(model, batch, autocast_dtype, kind)
+
+def _to_device(a:np.ndarray, device)->torch.Tensor:
+    "A host batch on `device`; on CUDA through pinned memory, copied without waiting (the step queues behind it)."
+    t = torch.from_numpy(a)
+    return t.pin_memory().to(device, non_blocking=True) if device.type == 'cuda' else t.to(device)
 
 @torch.no_grad()
-def evaluate(model, dev:Windows, windows:np.ndarray, batch_size:int, device, autocast_dtype)->float:
-    "Mean loss on the dev `windows` (the same every time)."
+def evaluate(model, dev:Windows, windows:np.ndarray, batch_size:int, device, autocast_dtype, kind:str='plain')->float:
+    "Mean loss on the dev `windows` (the same every time), read back from the device once."
     model.eval()
-    total = 0.0
+    total = torch.zeros((), device=device, dtype=torch.float32 if device.type == 'mps' else torch.float64)   # as a Python float sum
     for i in range(0, len(windows), batch_size):
         rows = windows[i:i + batch_size]
-        batch = torch.from_numpy(np.stack([dev.tokens[r*dev.T : r*dev.T + dev.T + 1] for r in rows]).astype(np.int64)).to(device)
-        total += loss_fn(model, batch, autocast_dtype).item() * len(rows)
+        batch = _to_device(np.stack([dev.tokens[r*dev.T : r*dev.T + dev.T + 1] for r in rows]).astype(np.int64), device)
+        total += loss_fn(model, batch, autocast_dtype, kind).detach().to(total.dtype) * len(rows)
     model.train()
-    return total / len(windows)
+    return total.item() / len(windows)
 
 # %% ../nbs/03_train.ipynb #5666b83c
 @dataclass
@@ -103,6 +105,9 @@ class _Run:
     world:int=1
     store:HubStore|None=None
     data_manifest:dict=field(default_factory=dict)
+    loss:str='plain' # 'plain' or 'chunked' (`lmeff.loss`)
+    compile:bool=False # torch.compile the model with its loss
+    split:int=1 # parts each micro-batch is split into so that it fits the device's memory (the optimizer batch is unchanged)
     @property
     def tokens_per_step(self)->int: return self.cfg.run.tokens_per_step(self.world)
 
@@ -129,8 +134,14 @@ def _setup(cfg:TrainConfig, hub_api=None)->_Run:
     if world > 1 and not torch.distributed.is_initialized():
         if device.type == 'cuda': torch.cuda.set_device(device)
         torch.distributed.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
-    return _Run(cfg, run_dir(cfg), device, _autocast_dtype(cfg, device), tokenizer, tokenizer_file, train_w, dev_w, epoch_steps, eval_windows(cfg, dev_w),
-                rank, world, store, manifest)
+    h, cuda, autocast = cfg.hardware, device.type == 'cuda', _autocast_dtype(cfg, device)
+    if cuda: torch.set_float32_matmul_precision('high')   # TF32 for what runs in fp32
+    loss, compiled = (h.loss if h.loss != 'auto' else 'chunked' if cuda else 'plain'), (cuda if h.compile is None else h.compile)
+    split = h.micro_split or split_for_memory(r.model_config, r.tokenizer_vocab_size, r.effective_batch_size, r.seq_length, memory_budget(device),
+                                              dtype='bf16' if autocast else 'fp32', loss=loss, compiled=compiled)
+    if r.effective_batch_size % split: raise LmeffError(f"--micro-split {split} does not divide the micro-batch of {r.effective_batch_size} sequences")
+    return _Run(cfg, run_dir(cfg), device, autocast, tokenizer, tokenizer_file, train_w, dev_w, epoch_steps, eval_windows(cfg, dev_w),
+                rank, world, store, manifest, loss, compiled, split)
 
 def ensure_init(cfg:TrainConfig)->Path:
     "Write the random init of the run's (size, vocab, seed) once (under a lock: runs may share it); every schedule starts from it."
@@ -148,6 +159,7 @@ def _fresh_model(run:_Run):
     model = AutoModelForCausalLM.from_pretrained(init_dir).float()
     model.config.max_position_embeddings = run.cfg.run.seq_length
     model.generation_config.pad_token_id = run.tokenizer.pad_token_id
+    model.config.use_cache = False   # training builds no KV cache
     return model.to(run.device).train()
 
 def _optimizer(model, cfg:TrainConfig, device):
@@ -157,17 +169,20 @@ def _optimizer(model, cfg:TrainConfig, device):
     return torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=(0.9, 0.999), eps=1e-8, fused=device.type in ('cuda', 'cpu'))
 
 # %% ../nbs/03_train.ipynb #7a8b9c0d
-def optimizer_step(run:_Run, model, fwd, opt, sched, step:int)->tuple[torch.Tensor, float]:
+def optimizer_step(run:_Run, model,
+                   fwd, # the model with its loss (`lmeff.loss.TrainingLoss`), perhaps compiled and DDP-wrapped
+                   opt, sched, step:int)->tuple[torch.Tensor, float]:
     "Train on the sequences of optimizer step `step` (0-based); return the mean train loss (a tensor) and the learning rate used."
     r = run.cfg.run
-    batch_size, accum = r.effective_batch_size, r.effective_grad_accum
-    total = torch.zeros((), device=run.device)
-    for micro in range(accum):
-        first = ((step * accum + micro) * run.world + run.rank) * batch_size   # global index of this rank's first sequence
-        batch = torch.from_numpy(run.train.batch(range(first, first + batch_size))).to(run.device, non_blocking=True)
-        sync = run.world == 1 or micro == accum - 1
+    batch_size, accum, parts = r.effective_batch_size, r.effective_grad_accum, run.split
+    total, n = torch.zeros((), device=run.device), accum * parts
+    for micro in range(n):   # each micro-batch in `parts` equal parts when it would not fit: the same sequences, the same mean
+        m, part = divmod(micro, parts)
+        first = ((step * accum + m) * run.world + run.rank) * batch_size + part * (batch_size // parts)   # global index of its first sequence
+        batch = _to_device(run.train.batch(range(first, first + batch_size // parts)), run.device)
+        sync = run.world == 1 or micro == n - 1
         with (torch.enable_grad() if sync else fwd.no_sync()):
-            loss = loss_fn(fwd, batch, run.autocast) / accum
+            loss = fwd(batch) / n
             loss.backward()
         total += loss.detach()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -216,7 +231,7 @@ def evaluate_and_snapshot(run:_Run, model, state:ScheduleState, s:Schedule,
     cfg, step = run.cfg, state.step
     eval_loss = None
     if step % cfg.eval.eval_every == 0 or step in due or step in (s.end_step, s.stop_at):
-        eval_loss = evaluate(model, run.dev, run.eval_windows, run.cfg.run.effective_batch_size, run.device, run.autocast)
+        eval_loss = evaluate(model, run.dev, run.eval_windows, run.cfg.run.effective_batch_size, run.device, run.autocast, run.loss)
         if s.kind == 'full':
             counting = step * run.tokens_per_step >= cfg.eval.early_stop_after * 1e6
             improved = eval_loss < state.best - cfg.eval.min_delta
@@ -241,7 +256,8 @@ def train_schedule(run:_Run, s:Schedule)->dict:
     start = trunk_dir(run.top)/STATE_FILE if s.kind == 'branch' else None
     state, done = resume_schedule(s.folder, key, model, opt, sched, device, run.rank, start, s.branch_step or 0)
     if done: return done
-    fwd = torch.compile(model) if cfg.hardware.compile else model
+    fwd = TrainingLoss(model, run.autocast, run.loss)   # the loss inside what is compiled and DDP-wrapped
+    if run.compile: fwd = torch.compile(fwd)
     if run.world > 1: fwd = torch.nn.parallel.DistributedDataParallel(fwd, device_ids=[device.index] if device.type == 'cuda' else None)
     stop = s.end_step if s.stop_at is None else min(s.stop_at, s.end_step)
     due = milestone_steps({m: d for m, d in s.snapshots.items() if m != FINAL}, tps, stop)
@@ -249,21 +265,30 @@ def train_schedule(run:_Run, s:Schedule)->dict:
         if run.rank == 0: save_schedule(s.folder/STATE_FILE, key, model, opt, sched, device, state, **kw)
     bar = tqdm(total=stop, initial=state.step, desc=s.folder.name, unit=' steps', disable=not (cfg.progress.progress and run.rank == 0))
     t_last, tokens_last = time.perf_counter(), state.step * tps
-    eval_loss = None
+    eval_loss, pending = None, []   # pending: log rows whose train loss is still on the device
+    def flush():   # one read from the device for every pending row, then their log lines and the bar
+        nonlocal t_last, tokens_last
+        if not pending: return
+        rows = [r | {'train_loss': l} for (r, _), l in zip(pending, torch.stack([l for _, l in pending]).tolist())]
+        if run.rank == 0:
+            with open(s.folder/LOG_FILE, 'a') as f: f.write(''.join(json.dumps(r) + '\n' for r in rows))
+        now = time.perf_counter()
+        bar.update(len(rows)); bar.set_postfix(tokens=f"{state.step*tps/1e6:.2f}M", tok_s=f"{(state.step*tps - tokens_last)/max(now - t_last, 1e-9):,.0f}",
+                                               loss=f"{rows[-1]['train_loss']:.3f}", refresh=False)
+        t_last, tokens_last = now, state.step * tps
+        pending.clear()
     capped = lambda: bool(cfg.progress.max_steps) and state.step >= cfg.progress.max_steps
     while state.step < stop and not state.stopped and not capped():
         train_loss, lr = optimizer_step(run, model, fwd, opt, sched, state.step)
         state.step += 1
-        row = {'step': state.step, 'tokens_seen': state.step * tps, 'train_loss': train_loss.item(), 'lr': lr, 'time': round(time.time(), 3)}
+        row = {'step': state.step, 'tokens_seen': state.step * tps, 'train_loss': None, 'lr': lr, 'time': round(time.time(), 3)}
         eval_loss = evaluate_and_snapshot(run, model, state, s, due)
         if eval_loss is not None: row['eval_loss'] = eval_loss
-        if run.rank == 0:
-            with open(s.folder/LOG_FILE, 'a') as f: f.write(json.dumps(row) + '\n')
-        if state.step % cfg.eval.save_every == 0 or state.step in due or state.step == s.stop_at or capped(): save()
-        now = time.perf_counter()
-        bar.update(1); bar.set_postfix(tokens=f"{state.step*tps/1e6:.2f}M", tok_s=f"{(state.step*tps - tokens_last)/max(now - t_last, 1e-9):,.0f}",
-                                       loss=f"{row['train_loss']:.3f}", refresh=False)
-        t_last, tokens_last = now, state.step * tps
+        pending.append((row, train_loss))
+        saving = state.step % cfg.eval.save_every == 0 or state.step in due or state.step == s.stop_at or capped()
+        if saving or eval_loss is not None or len(pending) >= cfg.progress.log_every: flush()   # the log never runs behind a saved state
+        if saving: save()
+    flush()
     bar.close()
     finished = state.step >= s.end_step or state.stopped   # a schedule cut short by max_steps is not finished: a later run continues it
     summary = {'folder': str(s.folder), 'kind': s.kind, 'anchor': s.anchor, 'steps': state.step, 'tokens_seen': state.step * tps,
@@ -289,7 +314,11 @@ def _train(run:_Run)->dict:
     plan = plan_schedules(cfg, run.top, run.tokens_per_step, run.epoch_steps)
     for s in plan:   # refuse before any work, not at the first clash
         for dest in s.snapshots.values(): _check_owner(dest, s.anchor, s)
-        if run.rank == 0: write_json(s.folder/TRAIN_CONFIG_FILE, asdict(cfg) | {'world_size': run.world})   # beside each schedule's state
+        if run.rank == 0: write_json(s.folder/TRAIN_CONFIG_FILE, asdict(cfg) | {'world_size': run.world, 'loss': run.loss, 'compiled': run.compile,
+                                                                              'micro_split': run.split})   # beside each schedule's state
+    if run.rank == 0 and run.split > 1:
+        print(f"{run.top.name}: each micro-batch of {r.effective_batch_size} sequences is trained in {run.split} parts to fit the device's memory "
+              "(the same sequences and tokens per step)", flush=True)
     if run.rank == 0 and not r.full_run:
         print(f"{run.top.name}: {cfg.optim.schedule} schedule; {token_budget(r, run.world, cfg.optim.decay_fraction)}", flush=True)
     schedules = []

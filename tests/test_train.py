@@ -365,3 +365,43 @@ def test_one_owner_per_run_folder(data, tmp_path):
     killed = subprocess.Popen([sys.executable, '-c', f"import lmeff.store, time\nwith lmeff.store.hold({str(top)!r}, '.train-anchor-runs.lock'): time.sleep(60)"])
     time.sleep(2); killed.kill(); killed.wait()
     assert train(cfg(data, tmp_path, anchors=(0.004,), milestones=()))['snapshots'] == ['final', 'milestone-0.004M']
+
+def test_the_step_does_not_wait_for_the_device(data, tmp_path, monkeypatch):
+    "The train loss stays on the device: read once every log_every steps, and once per evaluation (not once per batch)."
+    reads = []
+    item, tolist = torch.Tensor.item, torch.Tensor.tolist
+    monkeypatch.setattr(torch.Tensor, 'item', lambda self: reads.append('item') or item(self))
+    monkeypatch.setattr(torch.Tensor, 'tolist', lambda self: reads.append('tolist') or tolist(self))
+    res = train(cfg(data, tmp_path, anchors=(0.008,), milestones=(), eval_every=100, save_every=100, log_every=8, eval_sequences=32))
+    steps = res['schedules'][0]['steps']
+    assert steps == 32 and reads.count('item') == 1 and reads.count('tolist') == steps // 8   # one evaluation (at the end), 4 log reads
+    rows = log(Path(res['run_dir'])/'anchor-0.008M')
+    assert [r['step'] for r in rows] == list(range(1, 33)) and all(isinstance(r['train_loss'], float) for r in rows)
+
+def test_micro_batch_split_keeps_every_count(data, tmp_path, monkeypatch):
+    "A micro-batch trained in parts: the same sequences, steps, tokens and milestones; the same weights up to float rounding."
+    one = train(cfg(data, tmp_path/'one', anchors=(0.008,), milestones=(0.004,)))
+    two = train(cfg(data, tmp_path/'two', anchors=(0.008,), milestones=(0.004,), micro_split=2))
+    for snap in ('anchor-0.008M/milestone-0.004M', 'milestone-0.008M'):
+        a, b = meta(Path(one['run_dir'])/snap), meta(Path(two['run_dir'])/snap)
+        assert (a['global_step'], a['tokens_seen'], a['batch_size'], a['grad_accum']) == (b['global_step'], b['tokens_seen'], b['batch_size'], b['grad_accum'])
+        wa, wb = (load_file(Path(r['run_dir'])/snap/'model.safetensors') for r in (one, two))
+        assert all(torch.allclose(wa[k], wb[k], atol=1e-5) for k in wa)
+    import lmeff.train as T
+    monkeypatch.setattr(T, 'memory_budget', lambda device: 1)        # as if the device had almost no memory: the estimator splits
+    monkeypatch.setattr(T, 'split_for_memory', lambda *a, **kw: 4)
+    auto = train(cfg(data, tmp_path/'auto', anchors=(0.008,), milestones=()))
+    assert json.loads((Path(auto['run_dir'])/'anchor-0.008M'/'train_config.json').read_text())['micro_split'] == 4
+    assert meta(Path(auto['run_dir'])/'milestone-0.008M')['tokens_seen'] == meta(Path(one['run_dir'])/'milestone-0.008M')['tokens_seen']
+    with pytest.raises(LmeffError, match='--micro-split 3 does not divide the micro-batch of 8 sequences'):
+        train(cfg(data, tmp_path/'bad', anchors=(0.008,), milestones=(), micro_split=3))
+
+@pytest.mark.parametrize('options', [dict(loss='chunked'), dict(compile=True), dict(compile=True, loss='chunked')])
+def test_gpu_path_pieces_train_like_the_eager_plain_path_on_cpu(data, tmp_path, options):
+    "The chunked loss and torch.compile (inductor on CPU) give the eager plain path's losses within float tolerance."
+    ref = train(cfg(data, tmp_path/'ref', anchors=(0.004,), milestones=()))
+    new = train(cfg(data, tmp_path/'new', anchors=(0.004,), milestones=(), **options))
+    la, lb = (torch.tensor([r['train_loss'] for r in log(Path(r['run_dir'])/'anchor-0.004M')]) for r in (ref, new))
+    assert len(la) == len(lb) == 16 and torch.allclose(la, lb, rtol=1e-4, atol=1e-4), (la - lb).abs().max()
+    cfg_json = json.loads((Path(new['run_dir'])/'anchor-0.004M'/'train_config.json').read_text())
+    assert (cfg_json['loss'], cfg_json['compiled']) == (options.get('loss', 'plain'), options.get('compile', False))
