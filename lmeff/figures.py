@@ -19,7 +19,7 @@ __all__ = ['OKABE_ITO', 'SHAPES', 'DASHES', 'HEAT', 'LABELS', 'TOKENS_EXPR', 'BE
            'human', 'plot_learning_curves', 'plot_correlations', 'plot_phenomena', 'plot_tasks', 'plot_vocab',
            'analysis_charts', 'save_chart']
 
-# %% ../nbs/05a_figures.ipynb #f8ae9f72
+# %% ../nbs/05a_figures.ipynb #5b1ed72d
 OKABE_ITO = ['#0072B2', '#E69F00', '#009E73', '#D55E00', '#CC79A7', '#56B4E9', '#000000', '#F0E442'] # colour-blind-safe categories (Okabe & Ito 2008)
 SHAPES = ['circle', 'square', 'triangle-up', 'diamond', 'cross', 'triangle-down', 'triangle-left', 'triangle-right'] # a point shape per category: readable in greyscale
 DASHES = [[1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [1, 3], [12, 4], [4, 2, 1, 2], [3, 5]] # and a line dash per category
@@ -65,7 +65,7 @@ def style(chart:alt.TopLevelMixin)->alt.TopLevelMixin:
                  .configure_header(labelFontSize=12, titleFontSize=12, titleFontWeight='normal')
                  .configure_title(fontSize=14, anchor='start', fontWeight='normal', subtitleFontSize=11, subtitleColor='#555')
                  .configure_view(stroke='#ccc')
-                 .configure_point(size=45, filled=True).configure_line(strokeWidth=2))
+                 .configure_point(size=45, filled=True, opacity=1).configure_line(strokeWidth=2))
 
 class Figure:
     "A chart that displays as a PNG beside its Vega-Lite spec: an image offline, in untrusted notebooks, JupyterLab and on GitHub."
@@ -76,7 +76,7 @@ class Figure:
         return {'image/png': base64.b64encode(buf.getvalue()).decode(),
                 VEGALITE_MIME_TYPE: self.chart.to_dict(), 'text/plain': f'<lmeff figure: {type(self.chart).__name__}>'}
 
-# %% ../nbs/05a_figures.ipynb #a2e1d1fa
+# %% ../nbs/05a_figures.ipynb #e89ca244
 BENCHMARK_NAMES = {'synthetic': 'synthetic minimal pairs', 'blimp': 'BLiMP'} # a sweep's benchmark key -> the minimal pairs' own name
 
 def pairs_name(tasks)->str:
@@ -126,16 +126,16 @@ def plot_learning_curves(overall:pd.DataFrame, # the overall table
     d['vocab'] = d['vocab_size'].astype(str)
     has_final = (d['milestone'] == FINAL).any()
     vocabs = sorted(d['vocab'].unique(), key=int)
-    base = alt.Chart(d).encode(x=tokens_axis(numeric, final_x if has_final else None), color=series('vocab:N', LABELS['vocab_size'], vocabs)['color'],
-                               tooltip=_tips('dataset', 'model_size', 'vocab_size', 'milestone', 'acc:Q', 'lo:Q', 'hi:Q', 'seeds'))
-    curve = base.transform_filter("datum.milestone != 'final'")
-    final = base.transform_filter("datum.milestone == 'final'")
+    for c in ('acc', 'lo', 'hi'):   # curve and final as separate columns, empty elsewhere (Vega leaves empty values out): no filter transforms
+        d[c + '_curve'], d[c + '_final'] = d[c].where(d['milestone'] != FINAL), d[c].where(d['milestone'] == FINAL)
     enc = series('vocab:N', LABELS['vocab_size'], vocabs)
+    base = alt.Chart(d).encode(x=tokens_axis(numeric, final_x if has_final else None), color=enc['color'],
+                               tooltip=_tips('dataset', 'model_size', 'vocab_size', 'milestone', 'acc:Q', 'lo:Q', 'hi:Q', 'seeds'))
     y = lambda f: alt.Y(f, title=f'{benchmark} accuracy', scale=alt.Scale(zero=False))   # one title for every layer: no merged "lo, acc"
-    layers = alt.layer(curve.mark_area(opacity=0.15).encode(y=y('lo:Q'), y2='hi:Q'),
-                       curve.mark_line(point=True).encode(y=y('acc:Q'), shape=enc['shape'], strokeDash=enc['strokeDash']),
-                       final.mark_rule(strokeWidth=2).encode(y=y('lo:Q'), y2='hi:Q'),
-                       final.mark_point(size=70).encode(y=y('acc:Q'), shape=enc['shape']))
+    layers = alt.layer(base.mark_area(opacity=0.15).encode(y=y('lo_curve:Q'), y2='hi_curve:Q'),
+                       base.mark_line(point=True).encode(y=y('acc_curve:Q'), shape=enc['shape'], strokeDash=enc['strokeDash']),
+                       base.mark_rule(strokeWidth=2).encode(y=y('lo_final:Q'), y2='hi_final:Q'),
+                       base.mark_point(size=70).encode(y=y('acc_final:Q'), shape=enc['shape']))
     return style(layers.properties(width=220, height=160).facet(
         row=alt.Row('dataset:N', title=LABELS['dataset']),
         column=alt.Column('model_size:N', title=LABELS['model_size'], sort=sorted(d['model_size'].unique(), key=natural_key))).properties(
