@@ -68,13 +68,11 @@ def style(chart:alt.TopLevelMixin)->alt.TopLevelMixin:
                  .configure_point(size=45, filled=True, opacity=1).configure_line(strokeWidth=2))
 
 class Figure:
-    "A chart that displays as a PNG beside its Vega-Lite spec: an image offline, in untrusted notebooks, JupyterLab and on GitHub."
+    "A chart that displays as a PNG: seen offline, in untrusted notebooks, in JupyterLab and on GitHub (the interactive chart is in the saved HTML)."
     def __init__(self, chart:alt.TopLevelMixin): self.chart = chart
     def _repr_mimebundle_(self, include=None, exclude=None):
-        from altair.vegalite.v6.display import VEGALITE_MIME_TYPE
         buf = io.BytesIO(); self.chart.save(buf, format='png')
-        return {'image/png': base64.b64encode(buf.getvalue()).decode(),
-                VEGALITE_MIME_TYPE: self.chart.to_dict(), 'text/plain': f'<lmeff figure: {type(self.chart).__name__}>'}
+        return {'image/png': base64.b64encode(buf.getvalue()).decode(), 'text/plain': f'<lmeff figure: {type(self.chart).__name__}>'}
 
 # %% ../nbs/05a_figures.ipynb #e89ca244
 BENCHMARK_NAMES = {'synthetic': 'synthetic minimal pairs', 'blimp': 'BLiMP'} # a sweep's benchmark key -> the minimal pairs' own name

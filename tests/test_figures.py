@@ -132,6 +132,8 @@ def test_notebook_figures_carry_a_png(tmp_path):
     assert isinstance(fig, Figure)
     bundle = fig._repr_mimebundle_()
     assert base64.b64decode(bundle['image/png'])[:8] == b'\x89PNG\r\n\x1a\n'
+    import nbformat   # the bundle can be saved in a notebook (Altair 6's Vega-Lite mimetype cannot)
+    nbformat.validate(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output('display_data', data=bundle)])]))
     assert set(fig.chart.data['benchmark']) == {'synthetic minimal pairs', 'BLiMP'}
     x = fig.chart.to_dict()['encoding']['x']
     assert x['scale']['type'] == 'log' and x['title'] == 'tokens seen'
