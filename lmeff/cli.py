@@ -4,12 +4,13 @@
 
 # %% ../nbs/07_cli.ipynb #c47a3446
 from __future__ import annotations
-import argparse, sys
+import argparse, contextlib, io, sys
 import lmeff
 from .config import LmeffError, MIN_VOCAB, at_least, check_out_dir, read_configs, describe, fmt_tokens
 
 # %% auto #0
-__all__ = ['STAGE_COMMANDS', 'OUTPUT_FOLDERS', 'cmd_check', 'cmd_init', 'make_parser', 'main']
+__all__ = ['LIBRARIES', 'STAGE_COMMANDS', 'OUTPUT_FOLDERS', 'cmd_check', 'cmd_init', 'add_verbosity', 'set_verbosity',
+           'make_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb #e6546319
 def _add_check(sub):
@@ -60,6 +61,37 @@ def cmd_init(args)->int:
     print(f"random init of {args.model_config} (seed {args.seed}) in {out}")
     return 0
 
+# %% ../nbs/07_cli.ipynb #d82a9559
+LIBRARIES = ('transformers', 'datasets', 'huggingface_hub', 'accelerate', 'papermill', 'torch') # whose logs and warnings `set_verbosity` governs
+
+def add_verbosity(parser:argparse.ArgumentParser)->argparse.ArgumentParser:
+    "Add -q/--quiet and -v/--verbose to `parser` (dest `verbosity`: 'quiet', 'normal' or 'verbose')."
+    g = parser.add_argument_group('output').add_mutually_exclusive_group()
+    g.add_argument('-q', '--quiet', dest='verbosity', action='store_const', const='quiet', help='print only the results and errors: no progress bars, logs or warnings')
+    g.add_argument('-v', '--verbose', dest='verbosity', action='store_const', const='verbose',
+                   help="also show the libraries' logs, progress bars and warnings (transformers, datasets, huggingface_hub)")
+    parser.set_defaults(verbosity='normal')
+    return parser
+
+def set_verbosity(level:str='normal', # 'quiet', 'normal' or 'verbose'
+                 )->None:
+    "Let the libraries (`LIBRARIES`) log, warn and draw progress bars only at `level` 'verbose'; at 'quiet' lmeff's own bars go too."
+    import logging, os, warnings
+    loud = level == 'verbose'
+    os.environ.update(TRANSFORMERS_VERBOSITY='info' if loud else 'error', DATASETS_VERBOSITY='info' if loud else 'error',
+                      HF_HUB_VERBOSITY='info' if loud else 'error', HF_HUB_DISABLE_PROGRESS_BARS='0' if loud else '1')   # read when a library loads, here and in a sweep's notebooks
+    if level == 'quiet': os.environ['TQDM_DISABLE'] = '1'
+    if loud: logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+    for name in LIBRARIES: logging.getLogger(name).setLevel(logging.INFO if loud else logging.ERROR)
+    if not loud: warnings.filterwarnings('ignore', module=r'(%s)(\.|$)' % '|'.join(LIBRARIES))
+    if (t := sys.modules.get('transformers')) is not None:   # already loaded: its switches
+        t.utils.logging.set_verbosity(logging.INFO if loud else logging.ERROR)
+        (t.utils.logging.enable_progress_bar if loud else t.utils.logging.disable_progress_bar)()
+    if (d := sys.modules.get('datasets')) is not None:
+        d.utils.logging.set_verbosity(logging.INFO if loud else logging.ERROR)
+        (d.enable_progress_bars if loud else d.disable_progress_bars)()
+    if (h := sys.modules.get('huggingface_hub')) is not None: (h.utils.enable_progress_bars if loud else h.utils.disable_progress_bars)()
+
 # %% ../nbs/07_cli.ipynb #ca6fb95d
 STAGE_COMMANDS = {'prep': 'tokens', 'train': 'train', 'blimp': 'blimp', 'analyze': 'report', 'sweep': 'sweep', 'demo': 'demo',
                   'compare-schedules': 'compare'}
@@ -72,9 +104,13 @@ def make_parser(command:str|None=None # the subcommand about to run: only its st
     sub = p.add_subparsers(dest='command', metavar='COMMAND', required=True)
     _add_check(sub).set_defaults(func=cmd_check)
     _add_init(sub).set_defaults(func=cmd_init)
-    if command in ('check', 'init'): return p
+    if command in ('check', 'init'): return _with_verbosity(sub, p)
     wanted = [STAGE_COMMANDS[command]] if command in STAGE_COMMANDS else list(dict.fromkeys(STAGE_COMMANDS.values()))
     for name in wanted: importlib.import_module(f'lmeff.{name}').add_cli(sub)
+    return _with_verbosity(sub, p)
+
+def _with_verbosity(sub, p):
+    for parser in sub.choices.values(): add_verbosity(parser)   # once, for every subcommand
     return p
 
 OUTPUT_FOLDERS = {'prep': 'out', 'init': 'out', 'train': 'out', 'sweep': 'out', 'demo': 'out', 'compare-schedules': 'out', 'analyze': 'out',
@@ -88,10 +124,12 @@ def main(argv:list[str]|None=None)->int:
         print(f'lmeff {lmeff.__version__}')
         return 0
     args = make_parser(command).parse_args(argv)
+    set_verbosity(args.verbosity)
     try:
-        dest = OUTPUT_FOLDERS.get(args.command)   # an output folder that is a file would fail halfway through writing: say so first
-        if dest and getattr(args, dest, None) is not None: check_out_dir(getattr(args, dest), '--' + dest)
-        return args.func(args) or 0
+        with contextlib.redirect_stderr(io.StringIO()) if args.verbosity == 'quiet' else contextlib.nullcontext():   # errors are printed below
+            dest = OUTPUT_FOLDERS.get(args.command)   # an output folder that is a file would fail halfway through writing: say so first
+            if dest and getattr(args, dest, None) is not None: check_out_dir(getattr(args, dest), '--' + dest)
+            return args.func(args) or 0
     except LmeffError as e:
         print(f"lmeff {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -11,8 +11,8 @@ from scipy.stats import spearmanr
 from .config import LmeffError, fmt_tokens, read_configs
 from .schedule import logged_steps, planned_steps
 from .store import FINAL, write_json, write_text
-from .analysis import RUN, early_prediction, earliest_milestone, load_results, numeric_milestones
-from .figures import save_chart
+from .analysis import RUN, early_prediction, earliest_milestone, load_results, natural_key, numeric_milestones
+from .figures import save_chart, series, style, tokens_axis
 from .sweep import RESULTS, SUMMARY_CSV, parse_seeds, sweep
 from .demo import DEMO, demo_configs, write_configs
 
@@ -66,19 +66,20 @@ def _accounting(sweep_out:Path, configs:Path, seeds, schedule:str, decay_fractio
     return dict(schedule=schedule, tokens_planned=int(planned), tokens_trained=int(trained), seconds=float(anchor_runs['seconds'].sum()),
                 runs=int(len(anchor_runs)), failed=int((summary['status'] == 'failed').sum()))
 
-def _curves(cosine:pd.DataFrame, wsd:pd.DataFrame):
+def _curves(cosine:pd.DataFrame, wsd:pd.DataFrame, pairs:str):
+    "Both schedules' learning curves side by side: mean accuracy over seeds at each anchor, a line per configuration."
     import altair as alt
-    d = pd.concat([cosine.assign(schedule='cosine'), wsd.assign(schedule='wsd')])
+    d = pd.concat([cosine.assign(schedule='cosine anchor runs'), wsd.assign(schedule='wsd trunk and branches')])
     d = d[d['milestone'] != FINAL].groupby(['schedule', 'model_size', 'vocab_size', 'milestone'], as_index=False)['acc'].mean()
-    d['tokens'] = d['milestone'].astype(float) * 1e6
+    d['tokens_m'] = d['milestone'].astype(float)
     d['configuration'] = d['model_size'] + ' · vocabulary ' + d['vocab_size'].astype(str)
-    return alt.Chart(d).mark_line(point=True).encode(
-        x=alt.X('tokens:Q', scale=alt.Scale(type='log'), title='tokens trained (anchor)', axis=alt.Axis(format='~s')),
-        y=alt.Y('acc:Q', scale=alt.Scale(zero=False), title='accuracy (mean over seeds)'),
-        color=alt.Color('configuration:N', title='configuration'),
-        strokeDash=alt.StrokeDash('configuration:N', title='configuration'),
-        tooltip=['schedule', 'configuration', 'milestone', alt.Tooltip('acc:Q', format='.3f')],
+    configs = sorted(d['configuration'].unique(), key=natural_key)
+    chart = alt.Chart(d).mark_line(point=True).encode(
+        x=tokens_axis(d['tokens_m']), y=alt.Y('acc:Q', scale=alt.Scale(zero=False), title=f'accuracy on the {pairs} (mean over seeds)'),
+        **series('configuration:N', 'configuration', configs),
+        tooltip=['schedule', 'configuration', alt.Tooltip('tokens_m:Q', title='tokens (M)'), alt.Tooltip('acc:Q', format='.3f')],
     ).properties(width=260, height=200).facet(column=alt.Column('schedule:N', title='learning-rate schedule of the anchor runs'))
+    return style(chart)
 
 # %% ../nbs/06b_compare.ipynb #2e6c31e4
 def _markdown(per_anchor:pd.DataFrame, answer:pd.DataFrame, accounts:list[dict], benchmark:str, decay:str)->str:
@@ -142,8 +143,9 @@ def compare_schedules(out, # output root: OUT/cosine, OUT/wsd, OUT/comparison
         per_anchor, answer = schedule_agreement(cos, w, threshold)
         write_text(dest/f'{bench}_per_anchor.csv', per_anchor.to_csv(index=False))
         write_text(dest/f'{bench}_answer.csv', answer.to_csv(index=False))
-        save_chart(_curves(cos, w), dest/f'{bench}_learning_curves')
-        md.append(_markdown(per_anchor, answer, accounts, 'the synthetic minimal pairs' if bench == 'synthetic' else 'BLiMP', decay))
+        pairs = 'synthetic minimal pairs' if bench == 'synthetic' else 'BLiMP'
+        save_chart(_curves(cos, w, pairs), dest/f'{bench}_learning_curves')
+        md.append(_markdown(per_anchor, answer, accounts, pairs, decay))
         report['benchmarks'][bench] = dict(per_anchor=per_anchor.to_dict('records'), answer=answer.to_dict('records'))
     write_text(dest/'schedules.md', '\n\n'.join(md) + '\n')
     write_json(dest/'summary.json', report)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from .config import LmeffError, get_size, n_params
 from .store import HASHES_FILE, INIT_META_FILE, check_snapshot, read_json, sha256_file, write_dir_atomic, write_hashes, write_json
 from .tokens import PAD_ID, BOS_ID, EOS_ID, SPECIAL_TOKENS, load_encoder, save_tokenizer_files
-if TYPE_CHECKING: from transformers import LlamaConfig, LlamaForCausalLM
+if TYPE_CHECKING: import transformers   # the return types, named as strings the docs resolve without importing it
 
 # %% auto #0
 __all__ = ['llama_config', 'build_model', 'init_random', 'check_model_folder']
@@ -19,7 +19,7 @@ __all__ = ['llama_config', 'build_model', 'init_random', 'check_model_folder']
 def llama_config(size:str, # a registered model size
                  vocab_size:int, # tokenizer vocabulary size
                  seq_length:int=256, # becomes max_position_embeddings
-                 pad_id:int=PAD_ID, bos_id:int=BOS_ID, eos_id:int=EOS_ID)->LlamaConfig:
+                 pad_id:int=PAD_ID, bos_id:int=BOS_ID, eos_id:int=EOS_ID)->'transformers.LlamaConfig':
     "The `LlamaConfig` of `size`: untied embeddings, full multi-head attention."
     from transformers import LlamaConfig
     s = get_size(size)
@@ -28,7 +28,7 @@ def llama_config(size:str, # a registered model size
                        max_position_embeddings=seq_length, tie_word_embeddings=False,
                        pad_token_id=pad_id, bos_token_id=bos_id, eos_token_id=eos_id)
 
-def build_model(size:str, vocab_size:int, seed:int, seq_length:int=256, **ids)->LlamaForCausalLM:
+def build_model(size:str, vocab_size:int, seed:int, seq_length:int=256, **ids)->'transformers.LlamaForCausalLM':
     "A freshly initialised model; on the CPU, so the same seed gives the same weights on any machine."
     import torch
     from transformers import LlamaForCausalLM

@@ -12,7 +12,7 @@ from .config import LmeffError, fmt_tokens
 from .store import FINAL, write_file_atomic, write_text
 from .analysis import (RUN, SNAPSHOT, Results, compared_milestones, early_prediction, earliest_milestone, end_point, load_results,
                             natural_key, numeric_milestones, reference_tables, write_table)
-from .figures import plot_correlations, plot_learning_curves, plot_phenomena, plot_tasks, plot_vocab, save_chart
+from .figures import analysis_charts, save_chart
 
 # %% auto #0
 __all__ = ['REFERENCE_REPO', 'REFERENCE_COMMIT', 'REFERENCE_URL', 'REFERENCE_SHA256', 'summary_markdown', 'analyze',
@@ -130,16 +130,13 @@ def analyze(results, # a results folder, an overall CSV, or `Results`
     ep = early_prediction(res, by, n_boot, seed, progress=progress)
     em = earliest_milestone(ep, threshold)
     sp, r2 = reference_tables(res.overall)
-    end = end_point(res.overall)
     tables = {'overall.csv': res.overall, 'missing.csv': res.missing, 'blimp_global_spearman.csv': sp, 'blimp_global_r2.csv': r2,
               'early_prediction.csv': ep, 'earliest_milestone.csv': em,
               'final_copies.csv': res.copies if res.copies is not None else pd.DataFrame(columns=SNAPSHOT + ['reason'])}
     if res.tasks is not None: tables['tasks.csv'] = res.tasks
     written = [write_table(df, out/name) for name, df in tables.items()]
     written.append(write_text(out/'summary.md', summary_markdown(res, ep, em, threshold, n_boot)))
-    charts = {'learning_curves': plot_learning_curves(res.overall), 'correlations': plot_correlations(ep, threshold), 'vocab_sizes': plot_vocab(res.overall)}
-    if res.tasks is not None and (res.tasks['milestone'] == end).any():
-        charts.update(phenomena=plot_phenomena(res.tasks, end), tasks=plot_tasks(res.tasks, end))
+    charts = analysis_charts(res, ep, threshold)
     for name, chart in tqdm([(n, c) for n, c in charts.items() if c is not None], desc='figures', unit='figure', disable=not progress):
         written += save_chart(chart, out/'figures'/name, png)
     return dict(results=res, early_prediction=ep, earliest=em, spearman=sp, r2=r2, written=written)

@@ -127,14 +127,15 @@ def run_summary(run_dir, # a training run folder (holding milestone-*M and final
 
 def plot_run(summary:pd.DataFrame, # `run_summary` output
              title:str=''):
-    "Learning curve of one run: accuracy on each benchmark by tokens seen (milestones only)."
+    "Learning curve of one run: accuracy on each benchmark by tokens seen (milestones only), as a `Figure`: a PNG in any notebook viewer."
     import altair as alt
+    from lmeff.figures import BENCHMARK_NAMES, Figure, series, style, tokens_axis
     d = summary[summary['milestone'] != 'final'].melt(['milestone', 'tokens_seen'], [c for c in summary.columns[3:]],
                                                       var_name='benchmark', value_name='accuracy').dropna()
-    return alt.Chart(d).mark_line(point=True).encode(
-        x=alt.X('tokens_seen:Q', scale=alt.Scale(type='log'), title='tokens seen'),
-        y=alt.Y('accuracy:Q', scale=alt.Scale(zero=False)), color='benchmark:N',
-        tooltip=['milestone', 'tokens_seen', 'benchmark', alt.Tooltip('accuracy:Q', format='.3f')]).properties(width=360, height=200, title=title)
+    d = d.assign(tokens_m=d['tokens_seen'] / 1e6, benchmark=d['benchmark'].map(lambda b: BENCHMARK_NAMES.get(b, b)))
+    return Figure(style(alt.Chart(d).mark_line(point=True).encode(x=tokens_axis(d['tokens_m']), y=alt.Y('accuracy:Q', scale=alt.Scale(zero=False)),
+        **series('benchmark:N', 'minimal pairs', sorted(d['benchmark'].unique())), tooltip=['milestone', alt.Tooltip('tokens_seen:Q', title='tokens seen', format=','), 'benchmark',
+                                                           alt.Tooltip('accuracy:Q', format='.3f')]).properties(width=360, height=200, title=title)))
 
 # %% ../nbs/06_sweep.ipynb #bdd3b16d
 @dataclass

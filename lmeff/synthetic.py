@@ -13,8 +13,8 @@ from .store import open_atomic
 # %% auto #0
 __all__ = ['HUMANS', 'ANIMALS', 'THINGS', 'NAMES', 'INTRANSITIVE', 'REFLEXIVE', 'TRANSITIVE', 'ADJECTIVES', 'ADVERBS',
            'PREPOSITIONS', 'DET_SG', 'DET_PL', 'DET_ANY', 'COPULA', 'SUBJECTS', 'N_NOUN_SUBJECTS', 'OBJECTS', 'VERBS',
-           'IV_IDX', 'TV_IDX', 'RF_IDX', 'SYNTHETIC_TASKS', 'reflexive', 'held_out', 'held_out_object',
-           'synthetic_documents', 'synthetic_pairs', 'write_synthetic_blimp']
+           'IV_IDX', 'TV_IDX', 'RF_IDX', 'SYNTHETIC_TASKS', 'SYNTHETIC_PHENOMENON', 'reflexive', 'held_out',
+           'held_out_object', 'synthetic_documents', 'synthetic_pairs', 'write_synthetic_blimp']
 
 # %% ../nbs/00b_synthetic.ipynb #7e0c7e04
 def _nouns(spec:str, gender:str)->list:
@@ -242,6 +242,7 @@ _TASKS = { # UID: (linguistics_term, lexically_identical, couple builder)
     'anaphor_gender_agreement': ('anaphor_agreement', False, _anaphor_gender),
 }
 SYNTHETIC_TASKS = list(_TASKS)
+SYNTHETIC_PHENOMENON = {uid: term for uid, (term, _, _) in _TASKS.items()} # task UID -> the phenomenon it tests (BLiMP's group names)
 
 def _sentence_text(words): return ' '.join([words[0].capitalize()] + words[1:])
 

@@ -15,7 +15,7 @@ from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders, no
 from .config import LmeffError, MIN_VOCAB, MAX_VOCAB, TrainConfig, at_least, check_out_dir
 from .store import hold, open_atomic, read_json, sha256_file, write_file_atomic, write_json
 from .data import CORPORA, FORMAT_VERSION, Corpus, DataError
-if TYPE_CHECKING: from transformers import PreTrainedTokenizerFast
+if TYPE_CHECKING: import transformers   # the return type, named as a string the docs resolve without importing it
 
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'PAD_ID', 'BOS_ID', 'EOS_ID', 'HF_SETTINGS', 'TOKENIZER_CONFIG', 'PREP_LOCK', 'write_documents',
@@ -152,7 +152,7 @@ def save_tokenizer_files(tokenizer_json, # the data stage's tokenizer_{V}.json (
     write_json(dest/'special_tokens_map.json', SPECIAL_TOKENS)
     return dest
 
-def load_tokenizer(path)->PreTrainedTokenizerFast:
+def load_tokenizer(path)->'transformers.PreTrainedTokenizerFast':
     "A `transformers` fast tokenizer that tokenizes as `load_encoder(path)`, with `<pad>`, `<s>`, `</s>` set."
     from transformers import PreTrainedTokenizerFast
     return PreTrainedTokenizerFast(tokenizer_object=load_encoder(path), **HF_SETTINGS, **SPECIAL_TOKENS)

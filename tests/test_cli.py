@@ -1,4 +1,4 @@
-import json
+import argparse, json
 from pathlib import Path
 import pytest
 from transformers import AutoModelForCausalLM
@@ -125,3 +125,37 @@ def test_user_mistakes_one_line_exit_2_nothing_written(tmp_path, args, status, m
     said = [l for l in r.stderr.splitlines() if 'error:' in l or 'warning:' in l]
     assert len(said) == 1, r.stderr
     if out: assert not Path(fill(out)).exists()
+
+# ---------------------------------------------------------------- --quiet / --verbose
+
+@pytest.fixture(scope='module')
+def scorable(tmp_path_factory):
+    "A tiny random model and a one-task BLiMP-format folder it can be scored on."
+    from lmeff.model import init_random
+    d = tmp_path_factory.mktemp('verbosity')
+    pairs = [("The cat runs.", "The cat run."), ("The dogs run.", "The dogs runs.")]
+    (d/'pairs').mkdir()
+    (d/'pairs'/'agreement.jsonl').write_text(''.join(json.dumps(dict(sentence_good=g, sentence_bad=b, UID='agreement', pairID=str(i))) + '\n'
+                                                     for i, (g, b) in enumerate(pairs)))
+    model = init_random('tiny', None, seed=0, out=d/'model', tokenizer=tiny_tokenizer(d/'tok.json', 300, [s for p in pairs for s in p] * 10), seq_length=64)
+    return model, d/'pairs'
+
+def test_every_subcommand_has_quiet_and_verbose():
+    from lmeff.cli import make_parser
+    sub = next(a for a in make_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in sub.choices.items():
+        flags = {s for a in parser._actions for s in a.option_strings}
+        assert {'-q', '--quiet', '-v', '--verbose'} <= flags, name
+        assert parser.get_default('verbosity') == 'normal', name
+
+def test_library_progress_bars_only_with_verbose(scorable, tmp_path):
+    model, pairs = scorable
+    args = ['blimp', '--model', model, '--blimp-dir', pairs, '--device', 'cpu']
+    loud = run_cli(*args, '--out', tmp_path/'v.json', '--verbose')
+    assert loud.returncode == 0 and 'Loading weights' in loud.stderr   # the bar the libraries draw, shown on request
+    normal = run_cli(*args, '--out', tmp_path/'n.json')
+    assert normal.returncode == 0 and 'Loading weights' not in normal.stderr and 'BLiMP accuracy' in normal.stdout
+    quiet = run_cli(*args, '--out', tmp_path/'q.json', '-q')
+    assert quiet.returncode == 0 and quiet.stderr == '' and quiet.stdout.count('\n') == 1 and 'BLiMP accuracy' in quiet.stdout
+    bad = run_cli(*args, '--out', tmp_path/'q.json', '--batch-size', '0', '--quiet')
+    assert bad.returncode == 2 and bad.stderr.startswith('lmeff blimp: error: --batch-size')   # quiet still says what went wrong
