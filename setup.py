@@ -28,6 +28,7 @@ min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = (cfg.get('dev_requirements') or '').split()
 lab_requirements = (cfg.get('lab_requirements') or '').split()
+trackers = {k: (cfg.get(f'{k}_requirements') or k).split() for k in ('tensorboard', 'wandb', 'mlflow', 'trackio')}   # --report-to
 
 project_urls = {}
 if cfg.get('doc_host'): project_urls["Documentation"] = cfg['doc_host'] + cfg.get('doc_baseurl', '')
@@ -45,7 +46,7 @@ setuptools.setup(
     include_package_data = True,
     package_data = {'lmeff': ['run_config.ipynb']},   # the run notebook `lmeff sweep` and `lmeff demo` execute
     install_requires = requirements,
-    extras_require={ 'dev': dev_requirements, 'lab': lab_requirements },
+    extras_require={ 'dev': dev_requirements, 'lab': lab_requirements, **trackers },
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

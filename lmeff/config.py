@@ -298,6 +298,7 @@ class ProgressArgs:
     max_steps:int|None = opt(None, "stop after this many optimizer steps (smoke tests, benchmarks)", ge=1)
     progress:bool = opt(True, "show a progress bar", flag='--no-progress')
     log_every:int = opt(10, "optimizer steps between reads of the train loss from the device (each step still gets its log line)", ge=1)
+    report_to:str = opt('auto', "experiment trackers: none, tensorboard, wandb, trackio, mlflow, all, or a comma list (auto: tensorboard if installed)")
 
 GROUPS = {'optim': OptimArgs, 'eval': EvalArgs, 'storage': StorageArgs, 'hardware': HardwareArgs, 'progress': ProgressArgs}
 

@@ -22,6 +22,7 @@ from .store import (FINAL, LOG_FILE, META_FILE, STATE_FILE, TRAIN_CONFIG_FILE, S
 from .tokens import Windows, eval_windows, load_tokens, load_tokenizer, save_tokenizer_files, tokenizer_path
 from .model import init_random
 from .loss import TrainingLoss, memory_budget, model_loss, split_for_memory
+from .track import Tracker, describe_report_to, resolve_report_to
 from .schedule import Schedule, plan_schedules, token_budget, wsd_lambda
 from .state import ScheduleState, resume_key, resume_schedule, save_schedule
 
@@ -108,6 +109,7 @@ class _Run:
     loss:str='plain' # 'plain' or 'chunked' (`lmeff.loss`)
     compile:bool=False # torch.compile the model with its loss
     split:int=1 # parts each micro-batch is split into so that it fits the device's memory (the optimizer batch is unchanged)
+    trackers:list=field(default_factory=list) # where the metrics go (`lmeff.track.resolve_report_to`); rank 0 only
     @property
     def tokens_per_step(self)->int: return self.cfg.run.tokens_per_step(self.world)
 
@@ -116,6 +118,7 @@ def _setup(cfg:TrainConfig, hub_api=None)->_Run:
     rank, world, local_rank = _dist()
     r = cfg.run
     device = _device(cfg, local_rank)   # before any data is read
+    trackers = resolve_report_to(cfg.progress.report_to) if rank == 0 else []
     store = HubStore(r.dataset, r.model_config, r.tokenizer_vocab_size, cfg.seed, run_dir=run_dir(cfg), api=hub_api) if cfg.storage.store == 'hf' and rank == 0 else None
     train_tokens, manifest = load_tokens(cfg.data_dir, r.dataset, r.tokenizer_vocab_size, 'train')
     dev_tokens, _ = load_tokens(cfg.data_dir, r.dataset, r.tokenizer_vocab_size, 'dev')
@@ -141,7 +144,7 @@ def _setup(cfg:TrainConfig, hub_api=None)->_Run:
                                               dtype='bf16' if autocast else 'fp32', loss=loss, compiled=compiled)
     if r.effective_batch_size % split: raise LmeffError(f"--micro-split {split} does not divide the micro-batch of {r.effective_batch_size} sequences")
     return _Run(cfg, run_dir(cfg), device, autocast, tokenizer, tokenizer_file, train_w, dev_w, epoch_steps, eval_windows(cfg, dev_w),
-                rank, world, store, manifest, loss, compiled, split)
+                rank, world, store, manifest, loss, compiled, split, trackers)
 
 def ensure_init(cfg:TrainConfig)->Path:
     "Write the random init of the run's (size, vocab, seed) once (under a lock: runs may share it); every schedule starts from it."
@@ -171,8 +174,8 @@ def _optimizer(model, cfg:TrainConfig, device):
 # %% ../nbs/03_train.ipynb #7a8b9c0d
 def optimizer_step(run:_Run, model,
                    fwd, # the model with its loss (`lmeff.loss.TrainingLoss`), perhaps compiled and DDP-wrapped
-                   opt, sched, step:int)->tuple[torch.Tensor, float]:
-    "Train on the sequences of optimizer step `step` (0-based); return the mean train loss (a tensor) and the learning rate used."
+                   opt, sched, step:int)->tuple[torch.Tensor, float, torch.Tensor]:
+    "Train on the sequences of optimizer step `step` (0-based); return the mean train loss and the gradient norm (tensors) and the learning rate used."
     r = run.cfg.run
     batch_size, accum, parts = r.effective_batch_size, r.effective_grad_accum, run.split
     total, n = torch.zeros((), device=run.device), accum * parts
@@ -185,11 +188,11 @@ def optimizer_step(run:_Run, model,
             loss = fwd(batch) / n
             loss.backward()
         total += loss.detach()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)   # before clipping; stays on the device
     lr = opt.param_groups[0]['lr']
     opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
     if run.world > 1: torch.distributed.all_reduce(total); total /= run.world
-    return total, lr
+    return total, lr, grad_norm
 
 # %% ../nbs/03_train.ipynb #9f0a1b2c
 def _schedule_name(s:Schedule)->str: return 'wsd' if s.wsd else 'cosine'
@@ -244,7 +247,10 @@ def evaluate_and_snapshot(run:_Run, model, state:ScheduleState, s:Schedule,
     return eval_loss
 
 # %% ../nbs/03_train.ipynb #3b4c5d6e
-def train_schedule(run:_Run, s:Schedule)->dict:
+def train_schedule(run:_Run, s:Schedule,
+                   bar=None, # the run's progress bar (all its schedules: its ETA is the whole run's)
+                   first:int=0, # the step this schedule's share of `bar` starts at (a wsd branch's or trunk segment's start)
+                  )->dict:
     "Train one schedule to its end (the wsd trunk: to its next branch point), resuming what was interrupted; return its summary."
     cfg, device, tps = run.cfg, run.device, run.tokens_per_step
     s.folder.mkdir(parents=True, exist_ok=True)
@@ -255,41 +261,51 @@ def train_schedule(run:_Run, s:Schedule)->dict:
     key = resume_key(cfg, run.world, s)
     start = trunk_dir(run.top)/STATE_FILE if s.kind == 'branch' else None
     state, done = resume_schedule(s.folder, key, model, opt, sched, device, run.rank, start, s.branch_step or 0)
+    stop = s.end_step if s.stop_at is None else min(s.stop_at, s.end_step)
+    if bar is not None and not bar.disable:   # what an earlier command trained: shown as done, not counted in the rate
+        k = (stop if done else min(state.step, stop)) - first
+        bar.n += max(k, 0); bar.initial += max(k, 0); bar.set_description(s.folder.name); bar.refresh()
     if done: return done
     fwd = TrainingLoss(model, run.autocast, run.loss)   # the loss inside what is compiled and DDP-wrapped
     if run.compile: fwd = torch.compile(fwd)
     if run.world > 1: fwd = torch.nn.parallel.DistributedDataParallel(fwd, device_ids=[device.index] if device.type == 'cuda' else None)
-    stop = s.end_step if s.stop_at is None else min(s.stop_at, s.end_step)
     due = milestone_steps({m: d for m, d in s.snapshots.items() if m != FINAL}, tps, stop)
     def save(**kw):
         if run.rank == 0: save_schedule(s.folder/STATE_FILE, key, model, opt, sched, device, state, **kw)
-    bar = tqdm(total=stop, initial=state.step, desc=s.folder.name, unit=' steps', disable=not (cfg.progress.progress and run.rank == 0))
+    tracker = Tracker(run.trackers, run.top, s.folder.name if s.folder != run.top else run.top.name, asdict(cfg)) if run.trackers else None
     t_last, tokens_last = time.perf_counter(), state.step * tps
-    eval_loss, pending = None, []   # pending: log rows whose train loss is still on the device
-    def flush():   # one read from the device for every pending row, then their log lines and the bar
+    eval_loss, pending = None, []   # pending: log rows whose train loss and gradient norm are still on the device
+    def flush():   # one read from the device for every pending row, then their log lines, the trackers and the bar
         nonlocal t_last, tokens_last
         if not pending: return
-        rows = [r | {'train_loss': l} for (r, _), l in zip(pending, torch.stack([l for _, l in pending]).tolist())]
+        now = time.perf_counter()
+        values = torch.stack([v for _, l, g in pending for v in (l, g)]).tolist()
+        tok_s = (state.step * tps - tokens_last) / max(now - t_last, 1e-9)   # over the rows of this read: a window, not one step
+        rows = [r | {'train_loss': values[2*i], 'grad_norm': values[2*i + 1], 'tokens_per_s': round(tok_s, 1)} for i, (r, _, _) in enumerate(pending)]
         if run.rank == 0:
             with open(s.folder/LOG_FILE, 'a') as f: f.write(''.join(json.dumps(r) + '\n' for r in rows))
-        now = time.perf_counter()
-        bar.update(len(rows)); bar.set_postfix(tokens=f"{state.step*tps/1e6:.2f}M", tok_s=f"{(state.step*tps - tokens_last)/max(now - t_last, 1e-9):,.0f}",
-                                               loss=f"{rows[-1]['train_loss']:.3f}", refresh=False)
+        for r in rows if tracker else []:
+            tracker.log({'train/loss': r['train_loss'], 'train/lr': r['lr'], 'train/grad_norm': r['grad_norm'], 'train/tokens_seen': r['tokens_seen'],
+                         'train/tokens_per_s': r['tokens_per_s'], 'eval/loss': r.get('eval_loss')}, r['step'])
+        if bar is not None:
+            bar.update(len(rows))
+            bar.set_postfix(tokens=f"{state.step*tps/1e6:.2f}M", tok_s=f"{tok_s:,.0f}", loss=f"{rows[-1]['train_loss']:.3f}",
+                            **({'eval': f"{eval_loss:.3f}"} if eval_loss is not None else {}), refresh=False)
         t_last, tokens_last = now, state.step * tps
         pending.clear()
     capped = lambda: bool(cfg.progress.max_steps) and state.step >= cfg.progress.max_steps
     while state.step < stop and not state.stopped and not capped():
-        train_loss, lr = optimizer_step(run, model, fwd, opt, sched, state.step)
+        train_loss, lr, grad_norm = optimizer_step(run, model, fwd, opt, sched, state.step)
         state.step += 1
-        row = {'step': state.step, 'tokens_seen': state.step * tps, 'train_loss': None, 'lr': lr, 'time': round(time.time(), 3)}
+        row = {'step': state.step, 'tokens_seen': state.step * tps, 'train_loss': None, 'lr': lr, 'time': round(time.time(), 3)}   # time: when it finished
         eval_loss = evaluate_and_snapshot(run, model, state, s, due)
         if eval_loss is not None: row['eval_loss'] = eval_loss
-        pending.append((row, train_loss))
+        pending.append((row, train_loss, grad_norm))
         saving = state.step % cfg.eval.save_every == 0 or state.step in due or state.step == s.stop_at or capped()
         if saving or eval_loss is not None or len(pending) >= cfg.progress.log_every: flush()   # the log never runs behind a saved state
         if saving: save()
     flush()
-    bar.close()
+    if tracker: tracker.close()
     finished = state.step >= s.end_step or state.stopped   # a schedule cut short by max_steps is not finished: a later run continues it
     summary = {'folder': str(s.folder), 'kind': s.kind, 'anchor': s.anchor, 'steps': state.step, 'tokens_seen': state.step * tps,
                'best_eval_loss': state.best if s.kind == 'full' else eval_loss, 'stopped_early': state.stopped,
@@ -319,12 +335,19 @@ def _train(run:_Run)->dict:
     if run.rank == 0 and run.split > 1:
         print(f"{run.top.name}: each micro-batch of {r.effective_batch_size} sequences is trained in {run.split} parts to fit the device's memory "
               "(the same sequences and tokens per step)", flush=True)
-    if run.rank == 0 and not r.full_run:
-        print(f"{run.top.name}: {cfg.optim.schedule} schedule; {token_budget(r, run.world, cfg.optim.decay_fraction)}", flush=True)
-    schedules = []
+    if run.rank == 0:
+        print(f"{run.top.name}: {describe_report_to(run.trackers, run.top)}", flush=True)
+        if not r.full_run: print(f"{run.top.name}: {cfg.optim.schedule} schedule; {token_budget(r, run.world, cfg.optim.decay_fraction)}", flush=True)
+    firsts, prev = [], 0   # where each schedule's share of the run's progress starts: a trunk segment goes on from the last one
     for s in plan:
-        schedules.append(train_schedule(run, s))
-        if s.wsd and schedules[-1]['capped']: break   # max_steps: the branches wait for the trunk
+        firsts.append(prev if s.kind == 'trunk' else s.branch_step or 0)
+        if s.kind == 'trunk': prev = s.stop_at
+    total = sum((s.stop_at if s.kind == 'trunk' else s.end_step) - f for s, f in zip(plan, firsts))
+    schedules = []
+    with tqdm(total=total, desc=run.top.name, unit=' steps', disable=not (cfg.progress.progress and run.rank == 0)) as bar:
+        for s, f in zip(plan, firsts):
+            schedules.append(train_schedule(run, s, bar, f))
+            if s.wsd and schedules[-1]['capped']: break   # max_steps: the branches wait for the trunk
     if run.store and (failed := run.store.flush()):
         raise LmeffError("training finished and is saved locally, but these uploads failed (kept in uploads_pending.json; "
                          "the same command retries them): " +
