@@ -50,7 +50,7 @@ def cmd_init(args)->int:
     return 0
 
 # %% ../nbs/07_cli.ipynb #ca6fb95d
-STAGE_COMMANDS = {'prep': 'tokens', 'train': 'train', 'blimp': 'blimp', 'analyze': 'report', 'sweep': 'sweep', 'demo': 'demo'}
+STAGE_COMMANDS = {'prep': 'tokens', 'train': 'train', 'blimp': 'blimp', 'finetune': 'downstream', 'analyze': 'report', 'sweep': 'sweep', 'demo': 'demo'}
 
 def make_parser(command:str|None=None # the subcommand about to run: only its stage module is imported
                )->argparse.ArgumentParser:
@@ -65,7 +65,7 @@ def make_parser(command:str|None=None # the subcommand about to run: only its st
     for name in wanted: importlib.import_module(f'lmeff.{name}').add_cli(sub)
     return p
 
-OUTPUT_FOLDERS = {'prep': 'out', 'init': 'out', 'train': 'out', 'sweep': 'out', 'demo': 'out', 'analyze': 'out', 'blimp': 'results'}
+OUTPUT_FOLDERS = {'prep': 'out', 'init': 'out', 'train': 'out', 'sweep': 'out', 'demo': 'out', 'analyze': 'out', 'blimp': 'results', 'finetune': 'results'}
 
 def main(argv:list[str]|None=None)->int:
     "Run the `lmeff` command line; return the exit status."
