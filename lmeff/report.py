@@ -74,8 +74,8 @@ def summary_markdown(res:Results, # the gathered results
     o = res.overall; runs = o[RUN].drop_duplicates()
     labels, numeric, end = numeric_milestones(o['milestone']), compared_milestones(o), end_point(o)
     def listing(col): return ', '.join(map(str, sorted(runs[col].unique(), key=natural_key)))
-    what = metric_label(res)
-    L = ["# Early prediction of " + (f"the final {what}" if end == FINAL else f"{what} at the last anchor, {_tok(end)} tokens"), "",
+    score = metric_label(res)
+    L = ["# Early prediction of " + (f"the final {score}" if end == FINAL else f"{score} at the last anchor, {_tok(end)} tokens"), "",
          f"Source: `{Path(res.source).name}`: {len(o)} snapshots of {len(runs)} runs (datasets {listing('dataset')}; "
          f"model sizes {listing('model_size')}; vocabulary sizes {listing('vocab_size')}; seeds {listing('seed')}), "
          f"milestones {_tok(labels[0]) if labels else '–'} to {_tok(labels[-1]) if labels else '–'} tokens" + (" and final." if end == FINAL else ".")]
@@ -125,12 +125,12 @@ def summary_markdown(res:Results, # the gathered results
              f"The token budget is the largest milestone ({_tok(labels[-1]) if labels else '–'}); final checkpoints may have seen more, so shares are upper bounds.")]
     if notes: L += [""] + [f"- {n}" for n in notes[:8]] + ([f"- and {len(notes)-8} more (see `early_prediction.csv`)"] if len(notes) > 8 else [])
     if cross is not None and len(cross):
-        L += ["", f"## BLiMP accuracy and {what}", "", f"Across runs, at each milestone: how the runs' BLiMP accuracy orders them against their {what}.", "",
+        L += ["", f"## BLiMP accuracy and {score}", "", f"Across runs, at each milestone: how the runs' BLiMP accuracy orders them against their {score}.", "",
               "| milestone | runs | ρ | R² | τ-b |", "|---|---|---|---|---|"]
         L += [f"| {r.milestone if r.milestone == FINAL else _tok(r.milestone)} | {r.n_runs} | {_f(r.spearman)} | {_f(r.r2)} | {_f(r.kendall_tau_b)} |" for r in cross.itertuples()]
     return '\n'.join(L) + '\n'
 
-# %% ../nbs/05b_report.ipynb #aae9aeed
+# %% ../nbs/05b_report.ipynb #05c89f4e
 def load_downstream(results, # a results folder holding `glue/...` downstream results
                     metric:str='downstream', # a task (e.g. 'sst2'), or 'downstream': the mean over the tasks
                    )->Results:
