@@ -54,6 +54,7 @@ def run_parameters(rc:RunConfig, # a validated configs.csv row
                    train_options:dict|None=None, # `TrainConfig` overrides
                    blimp_dir:str|None=None, # BLiMP .jsonl folder (None: Hub for real corpora, skipped for synthetic)
                    torch_threads:int=0, # torch CPU threads (0: torch's default)
+                   downstream_tasks:list|None=None, glue_dir:str|None=None, finetune_options:dict|None=None, # downstream step: tasks ([]: none), GLUE data (None: Hub), `FinetuneConfig` options
                   )->dict:
     "The papermill parameters of one run: plain values, absolute paths."
     p = dict(run_id=rc.run_name(seed), configs=str(Path(configs).absolute()) if configs else '', row=rc.row or 0,
@@ -63,7 +64,8 @@ def run_parameters(rc:RunConfig, # a validated configs.csv row
              data_dir=str(Path(data_dir).absolute()), out=str(Path(out).absolute()),
              source=_absolute_source(source) if source else None, data_options=dict(data_options or {}),
              train_options=dict(train_options or {}), blimp_dir=str(Path(blimp_dir).absolute()) if blimp_dir else None,
-             torch_threads=int(torch_threads), progress=False)
+             torch_threads=int(torch_threads), progress=False, downstream_tasks=list(downstream_tasks or []),
+             glue_dir=str(Path(glue_dir).absolute()) if glue_dir else None, finetune_options=dict(finetune_options or {}))
     _check_plain(p)
     return p
 
@@ -197,7 +199,7 @@ def plan(configs, # configs.csv
          data_options:dict|None=None, # dataset -> corpus options
          train_options:dict|None=None, # TrainConfig overrides for every run
          blimp_dir=None, # local BLiMP folder
-         torch_threads:int=0)->list[Run]:
+         torch_threads:int=0, **downstream)->list[Run]:   # downstream: the downstream options of `run_parameters`
     "Validate everything and list the runs (rows × seeds), before any work."
     rows = read_configs(configs, use_row_batch=use_row_batch)
     datasets = {rc.dataset for rc in rows}
@@ -219,7 +221,7 @@ def plan(configs, # configs.csv
         options = {**train_options, 'milestones': []} if paired else train_options
         for seed in seeds:
             p = run_parameters(rc, seed, out, data_dir, configs, (sources or {}).get(rc.dataset), (data_options or {}).get(rc.dataset),
-                               options, blimp_dir, torch_threads)
+                               options, blimp_dir, torch_threads, **downstream)
             try: folder = run_dir(TrainConfig.from_row(rc, seed, p['data_dir'], p['out'], **options))
             except (TypeError, LmeffError) as e: raise LmeffError(f"--train-option: {e}") from None
             if (folder, rc.full_run) in owner:
@@ -325,8 +327,9 @@ def analyze_results(out, progress:bool=True, **kw)->dict:
     for b, d in RESULTS.items():
         root = Path(out)/d
         if not root.is_dir() or not any(root.rglob(RESULTS_FILE)): continue
-        try: analyze(root, Path(out)/ANALYSIS[b], progress=progress, **kw); done[b] = str(Path(out)/ANALYSIS[b])
-        except LmeffError as e: done[b] = f"error: {e}"
+        for name, metric in [(b, 'blimp')] + [(f'{b}-downstream', 'downstream')] * (root/'glue').is_dir():   # and `lmeff finetune`'s scores
+            try: analyze(root, Path(out)/(ANALYSIS[b] + name[len(b):]), progress=progress, metric=metric, **kw); done[name] = str(Path(out)/(ANALYSIS[b] + name[len(b):]))
+            except LmeffError as e: done[name] = f"error: {e}"
     return done
 
 def sweep(configs, # configs.csv
