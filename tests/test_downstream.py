@@ -176,3 +176,19 @@ def test_analyze_cli_metric(tmp_path, capsys):
     assert 'no mrpc results (there are: cola, sst2)' in capsys.readouterr().err
     assert main(['analyze', '--results', str(tmp_path/'results'), '--out', str(tmp_path/'b'), '--metric', 'sst3']) == 2
     assert "unknown task 'sst3'" in capsys.readouterr().err
+
+# --- the demo --------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_demo_with_a_small_sst2_subset(tmp_path, glue):
+    "The demo with --glue-dir: every snapshot of every run fine-tuned on a capped SST-2, and the downstream mean analysed beside BLiMP."
+    from lmeff.demo import demo
+    s = demo(tmp_path/'demo', seeds=(0, 1), sizes=('tiny',), vocab_sizes=(300,), anchors=(0.01, 0.04), words=40_000, n_pairs=40, progress=False,
+             glue_dir=glue, finetune_options={'max_train_examples': 64, 'max_eval_examples': 48, 'epochs': 1})
+    assert (s.status == 'ok').all(), s[['run_id', 'status', 'reason']]
+    files = sorted((tmp_path/'demo'/'results-synthetic'/'glue').rglob('sst2_results.json'))
+    assert len(files) == 6   # 2 seeds x (2 anchors + final)
+    assert all(json.loads(f.read_text())['n-samples']['sst2']['effective'] == 48 for f in files)
+    assert s.attrs['analysis']['synthetic-downstream'] == str(tmp_path/'demo'/'analysis-synthetic-downstream')
+    md = (tmp_path/'demo'/'analysis-synthetic-downstream'/'summary.md').read_text()
+    assert 'downstream score (mean over sst2)' in md and '## BLiMP accuracy and downstream score' in md
