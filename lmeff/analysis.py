@@ -65,6 +65,7 @@ def check_table(df:pd.DataFrame, # a table read from `source`
                 columns:list=OVERALL_COLUMNS, # the columns it must have
                 need_end:bool=True, # reject a table with nothing to compare with an end point (`end_point`)
                 origins:list|None=None, # the file each row came from (errors name it instead of a CSV line)
+                lowest:float=0, # the lowest valid score in `acc` (-1 for a downstream table: Matthews correlation)
                )->pd.DataFrame:
     "Validate and type an overall or per-task table; raise `LmeffError` naming the file, column and line."
     df = df.copy()
@@ -90,8 +91,8 @@ def check_table(df:pd.DataFrame, # a table read from `source`
         if wrong.any(): i = int(np.flatnonzero(wrong)[0]); bad(col, i, f"not an integer: {df[col].iloc[i]!r}")
         df[col] = v.astype('int64')
     acc = pd.to_numeric(df['acc'], errors='coerce')
-    wrong = acc.isna() | (acc < 0) | (acc > 1)
-    if wrong.any(): i = int(np.flatnonzero(wrong)[0]); bad('acc', i, f"not an accuracy in [0, 1]: {df['acc'].iloc[i]!r}")
+    wrong = acc.isna() | (acc < lowest) | (acc > 1)
+    if wrong.any(): i = int(np.flatnonzero(wrong)[0]); bad('acc', i, f"not {'an accuracy' if lowest == 0 else 'a score'} in [{lowest:g}, 1]: {df['acc'].iloc[i]!r}")
     df['acc'] = acc.astype('float64')
     keys = [c for c in columns if c != 'acc']
     dup = df.duplicated(keys, keep='first')
@@ -137,6 +138,7 @@ class Results:
     final_tokens:pd.DataFrame|None=None # run columns + tokens_seen of the final snapshots, when the results say
     pairs:PairScores|None=None # per-pair scores, when every snapshot has them
     copies:pd.DataFrame|None=None # run columns + milestone + reason: `final`s set aside as the same checkpoint as that milestone
+    metric:str='blimp' # what `acc` is: BLiMP accuracy, a downstream task's score (`lmeff.downstream`), or 'downstream', their mean
 
 def missing_snapshots(overall:pd.DataFrame)->pd.DataFrame:
     "Every (run, milestone) that is absent although some run has that milestone."

@@ -93,8 +93,8 @@ def set_verbosity(level:str='normal', # 'quiet', 'normal' or 'verbose'
     if (h := sys.modules.get('huggingface_hub')) is not None: (h.utils.enable_progress_bars if loud else h.utils.disable_progress_bars)()
 
 # %% ../nbs/07_cli.ipynb #ca6fb95d
-STAGE_COMMANDS = {'prep': 'tokens', 'train': 'train', 'blimp': 'blimp', 'analyze': 'report', 'sweep': 'sweep', 'demo': 'demo',
-                  'compare-schedules': 'compare'}
+STAGE_COMMANDS = {'prep': 'tokens', 'train': 'train', 'blimp': 'blimp', 'finetune': 'downstream', 'analyze': 'report', 'sweep': 'sweep',
+                  'demo': 'demo', 'compare-schedules': 'compare'}
 
 def make_parser(command:str|None=None # the subcommand about to run: only its stage module is imported
                )->argparse.ArgumentParser:
@@ -114,7 +114,7 @@ def _with_verbosity(sub, p):
     return p
 
 OUTPUT_FOLDERS = {'prep': 'out', 'init': 'out', 'train': 'out', 'sweep': 'out', 'demo': 'out', 'compare-schedules': 'out', 'analyze': 'out',
-                  'blimp': 'results'}
+                  'blimp': 'results', 'finetune': 'results'}
 
 def main(argv:list[str]|None=None)->int:
     "Run the `lmeff` command line; return the exit status."

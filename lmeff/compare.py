@@ -13,7 +13,8 @@ from .schedule import logged_steps, planned_steps
 from .store import FINAL, write_json, write_text
 from .analysis import RUN, early_prediction, earliest_milestone, load_results, natural_key, numeric_milestones
 from .figures import save_chart, series, style, tokens_axis
-from .sweep import RESULTS, SUMMARY_CSV, parse_seeds, sweep
+from .runs import RESULTS, SUMMARY_CSV
+from .sweep import parse_seeds, sweep
 from .demo import DEMO, demo_configs, write_configs
 
 # %% auto #0

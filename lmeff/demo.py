@@ -9,14 +9,16 @@ from pathlib import Path
 import pandas as pd
 from .config import COLUMNS
 from .store import write_text
-from .sweep import ANALYSIS, exit_status, parse_seeds, print_summary, sweep
+from .runs import ANALYSIS
+from .sweep import exit_status, parse_seeds, print_summary, sweep
 
 # %% auto #0
 __all__ = ['DEMO', 'write_configs', 'demo_configs', 'demo', 'add_cli', 'cmd_demo']
 
 # %% ../nbs/06a_demo.ipynb #08a460f2
 DEMO = dict(sizes=('tiny', 'mini'), vocab_sizes=(512, 1024), anchors=(0.0125, 0.025, 0.05, 0.1), seq_length=16, epochs=10,
-            full_epochs=1, words=200_000, n_pairs=100) # the demo grid and its corpus
+            full_epochs=1, words=200_000, n_pairs=100, # the demo grid and its corpus
+            downstream_tasks=('sst2',), finetune_options={'max_train_examples': 500, 'max_eval_examples': 200, 'epochs': 1}) # with a glue_dir: a small SST-2 subset
 
 def write_configs(path, rows:list[dict])->Path:
     "Write `rows` (column -> value) as a configs.csv."
@@ -36,6 +38,7 @@ def demo_configs(path, # the configs.csv to write
 def demo(out, # output root
          seeds=(0, 1), # random seeds
          blimp_dir=None, # local BLiMP folder: also score every snapshot on BLiMP
+         glue_dir=None, # local GLUE data: also fine-tune every snapshot on `DEMO['downstream_tasks']` (capped by `DEMO['finetune_options']`)
          max_parallel:int|None=None, # runs at a time (default: 2 on a machine with 2 or more cores)
          executor:str='local', # 'local' or 'ray'
          progress:bool=True,
@@ -47,7 +50,8 @@ def demo(out, # output root
     configs = demo_configs(out/'configs.csv', **grid)
     return sweep(configs, seeds, out, out/'data', executor, max_parallel or min(2, os.cpu_count() or 1), progress=progress, notebook=notebook,
                  data_options={'synthetic': {'words': g['words'], 'n_pairs': g['n_pairs']}}, train_options={'eval_sequences': 64},
-                 blimp_dir=blimp_dir, torch_threads=1)
+                 blimp_dir=blimp_dir, torch_threads=1,
+                 **(dict(downstream_tasks=list(g['downstream_tasks']), glue_dir=glue_dir, finetune_options=dict(g['finetune_options'])) if glue_dir else {}))
 
 # %% ../nbs/06a_demo.ipynb #99b925ff
 def add_cli(sub):
@@ -59,6 +63,7 @@ def add_cli(sub):
     d.add_argument('--out', required=True, metavar='OUT', help='output folder')
     d.add_argument('--seeds', default='0,1', metavar='S,S', help='random seeds (default: 0,1)')
     d.add_argument('--blimp-dir', metavar='PATH', help="also score every snapshot on the BLiMP .jsonl files in this folder (all 67 take hours on a CPU; a few, minutes)")
+    d.add_argument('--glue-dir', metavar='PATH', help='also fine-tune every snapshot on a small SST-2 subset from this GLUE folder (SST-2/train.tsv, dev.tsv)')
     d.add_argument('--executor', choices=('local', 'ray'), default='local', help='local (default) or ray')
     d.add_argument('--max-parallel', type=int, metavar='N', help='runs at a time (default: 2)')
     d.add_argument('--notebook', metavar='PATH', help='run notebook to execute (default: the run_config.ipynb installed with lmeff)')
@@ -67,7 +72,7 @@ def add_cli(sub):
 
 def cmd_demo(args)->int:
     t0 = time.perf_counter()
-    s = demo(args.out, parse_seeds(args.seeds), args.blimp_dir, args.max_parallel, args.executor, notebook=args.notebook)
+    s = demo(args.out, parse_seeds(args.seeds), args.blimp_dir, args.max_parallel, args.executor, notebook=args.notebook, glue_dir=args.glue_dir)
     print_summary(s, args.out)
     figures = Path(args.out)/ANALYSIS['synthetic']/'figures'
     if figures.is_dir(): print(f"figures: {figures} (learning_curves.png, correlations.png, ...)")

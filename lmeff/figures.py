@@ -15,9 +15,9 @@ from .store import FINAL, write_file_atomic
 
 # %% auto #0
 __all__ = ['OKABE_ITO', 'SHAPES', 'DASHES', 'HEAT', 'LABELS', 'TOKENS_EXPR', 'BENCHMARK_NAMES', 'PHENOMENON_ORDER', 'STATISTICS',
-           'SCOPES', 'tokens_label', 'tokens_axis', 'series', 'style', 'Figure', 'pairs_name', 'task_phenomenon',
-           'human', 'plot_learning_curves', 'plot_correlations', 'plot_phenomena', 'plot_tasks', 'plot_vocab',
-           'analysis_charts', 'save_chart']
+           'SCOPES', 'score_label', 'tokens_label', 'tokens_axis', 'series', 'style', 'Figure', 'pairs_name',
+           'task_phenomenon', 'human', 'plot_learning_curves', 'plot_correlations', 'plot_phenomena', 'plot_tasks',
+           'plot_vocab', 'analysis_charts', 'save_chart']
 
 # %% ../nbs/05a_figures.ipynb #5b1ed72d
 OKABE_ITO = ['#0072B2', '#E69F00', '#009E73', '#D55E00', '#CC79A7', '#56B4E9', '#000000', '#F0E442'] # colour-blind-safe categories (Okabe & Ito 2008)
@@ -29,6 +29,10 @@ LABELS = {'dataset': 'data set', 'model_size': 'model size', 'vocab_size': 'voca
           'spearman': 'Spearman ρ', 'r2': 'R² (Pearson)', 'kendall_tau_b': 'Kendall τ-b', 'decision_accuracy': 'pairwise decision accuracy',
           'task': 'task', 'phenomenon': 'phenomenon', 'configuration': 'configuration', 'group': 'group',
           'scope': 'runs compared', 'statistic': 'statistic', 'value': 'value of the statistic', 'line': 'data set · model size'} # column -> what a reader calls it
+
+def score_label(benchmark:str)->str:
+    "The axis and title words for a score: 'BLiMP' -> 'BLiMP accuracy'; a label that names its score already ('cola Matthews correlation') as is."
+    return benchmark if any(w in benchmark for w in ('accuracy', 'score', 'F1', 'correlation')) else f'{benchmark} accuracy'
 
 def tokens_label(m:float)->str:
     "A token count given in millions, with its unit: 0.0125 -> '12.5K', 25 -> '25M', 2000 -> '2B'."
@@ -129,7 +133,7 @@ def plot_learning_curves(overall:pd.DataFrame, # the overall table
     enc = series('vocab:N', LABELS['vocab_size'], vocabs)
     base = alt.Chart(d).encode(x=tokens_axis(numeric, final_x if has_final else None), color=enc['color'],
                                tooltip=_tips('dataset', 'model_size', 'vocab_size', 'milestone', 'acc:Q', 'lo:Q', 'hi:Q', 'seeds'))
-    y = lambda f: alt.Y(f, title=f'{benchmark} accuracy', scale=alt.Scale(zero=False))   # one title for every layer: no merged "lo, acc"
+    y = lambda f: alt.Y(f, title=score_label(benchmark), scale=alt.Scale(zero=False))   # one title for every layer: no merged "lo, acc"
     layers = alt.layer(base.mark_area(opacity=0.15).encode(y=y('lo_curve:Q'), y2='hi_curve:Q'),
                        base.mark_line(point=True).encode(y=y('acc_curve:Q'), shape=enc['shape'], strokeDash=enc['strokeDash']),
                        base.mark_rule(strokeWidth=2).encode(y=y('lo_final:Q'), y2='hi_final:Q'),
@@ -137,7 +141,7 @@ def plot_learning_curves(overall:pd.DataFrame, # the overall table
     return style(layers.properties(width=220, height=160).facet(
         row=alt.Row('dataset:N', title=LABELS['dataset']),
         column=alt.Column('model_size:N', title=LABELS['model_size'], sort=sorted(d['model_size'].unique(), key=natural_key))).properties(
-        title=alt.Title(f'{benchmark} accuracy by tokens seen', subtitle='mean over seeds; band and bar: lowest to highest seed' + ('; final: the full run' if has_final else ''))))
+        title=alt.Title(f'{score_label(benchmark)} by tokens seen', subtitle='mean over seeds; band and bar: lowest to highest seed' + ('; final: the full run' if has_final else ''))))
 
 # %% ../nbs/05a_figures.ipynb #9946b13c
 STATISTICS = ['spearman', 'r2', 'kendall_tau_b', 'decision_accuracy'] # the statistics drawn, in legend order
@@ -220,21 +224,23 @@ def plot_vocab(overall:pd.DataFrame, # the overall table
     d = d.assign(line=d['dataset'] + ' · ' + d['model_size'])
     enc = series('line:N', LABELS['line'], sorted(d['line'].unique(), key=natural_key))
     base = alt.Chart(d).encode(x=alt.X('vocab_size:O', title=LABELS['vocab_size'], axis=alt.Axis(labelAngle=0)), color=enc['color'])
-    y = lambda f: alt.Y(f, title=f'{benchmark} accuracy ({_when(milestone)})', scale=alt.Scale(zero=False))
+    y = lambda f: alt.Y(f, title=f'{score_label(benchmark)} ({_when(milestone)})', scale=alt.Scale(zero=False))
     return style((base.mark_line(point=True).encode(y=y('acc:Q'), shape=enc['shape'], strokeDash=enc['strokeDash'],
                                                     tooltip=_tips('line', 'vocab_size', 'acc:Q', 'lo:Q', 'hi:Q'))
                   + base.mark_rule().encode(y=y('lo:Q'), y2='hi:Q')).properties(
-        width=360, height=240, title=alt.Title(f'{benchmark} accuracy by vocabulary size ({_when(milestone)})', subtitle='mean over seeds; bar: lowest to highest seed')))
+        width=360, height=240, title=alt.Title(f'{score_label(benchmark)} by vocabulary size ({_when(milestone)})', subtitle='mean over seeds; bar: lowest to highest seed')))
 
 def analysis_charts(res:Results, # what the analysis read
                     ep:pd.DataFrame, # `early_prediction` of it
                     threshold:float=0.9, # the ρ a milestone must reach
+                    name:str|None=None, # what the scores are (a downstream metric's label); None: accuracy on the minimal pairs, by their own name
                    )->dict:
-    "Every figure of an analysis, by file name (None where there is nothing to draw), labelled with the minimal pairs' own name."
-    name, end = pairs_name(None if res.tasks is None else res.tasks['task'].unique()), end_point(res.overall)
+    "Every figure of an analysis, by file name (None where there is nothing to draw), labelled with the minimal pairs' own name or the metric's."
+    pairs, end = name is None, end_point(res.overall)
+    name = name or pairs_name(None if res.tasks is None else res.tasks['task'].unique())
     charts = dict(learning_curves=plot_learning_curves(res.overall, name), correlations=plot_correlations(ep, threshold, name),
                   vocab_sizes=plot_vocab(res.overall, benchmark=name))
-    if res.tasks is not None and (res.tasks['milestone'] == end).any():
+    if pairs and res.tasks is not None and (res.tasks['milestone'] == end).any():   # phenomena and tasks: of minimal pairs only
         charts.update(phenomena=plot_phenomena(res.tasks, end, name), tasks=plot_tasks(res.tasks, end, name))
     return charts
 

@@ -9,14 +9,16 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 from .config import LmeffError, fmt_tokens
-from .store import FINAL, write_file_atomic, write_text
-from .analysis import (RUN, SNAPSHOT, Results, compared_milestones, early_prediction, earliest_milestone, end_point, load_results,
-                            natural_key, numeric_milestones, reference_tables, write_table)
+from .store import FINAL, RESULTS_FILE, RESULTS_LAYOUT, milestone_key, parse_results_dir, read_json, write_file_atomic, write_text
+from .analysis import (OVERALL_COLUMNS, RUN, SNAPSHOT, TASK_COLUMNS, Results, _results, check_table, compared_milestones, correlations,
+                            early_prediction, earliest_milestone, end_point, gather, load_results, natural_key, numeric_milestones,
+                            reference_tables, snapshot_keys, write_table)
 from .figures import analysis_charts, save_chart
 
 # %% auto #0
-__all__ = ['REFERENCE_REPO', 'REFERENCE_COMMIT', 'REFERENCE_URL', 'REFERENCE_SHA256', 'summary_markdown', 'analyze',
-           'reference_cache', 'fetch_reference', 'reference_results', 'add_cli', 'cmd_analyze']
+__all__ = ['REFERENCE_REPO', 'REFERENCE_COMMIT', 'REFERENCE_URL', 'REFERENCE_SHA256', 'metric_label', 'summary_markdown',
+           'load_downstream', 'blimp_correlation', 'analyze', 'reference_cache', 'fetch_reference', 'reference_results',
+           'add_cli', 'cmd_analyze']
 
 # %% ../nbs/05b_report.ipynb #b5e7310d
 def _f(v, nd=2): return '–' if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f}"
@@ -55,15 +57,25 @@ def _verdict(ep:pd.DataFrame, em:pd.DataFrame, scope:str, group:str, threshold:f
         s += f" and stays above from {_tok(strict['stays_from'])} on" if pd.notna(strict['stays_from']) else " but not at the last milestone"
     return s
 
+def metric_label(res:Results)->str:
+    "What the scores of `res` are, in words."
+    if res.metric == 'blimp': return 'BLiMP accuracy'
+    if res.metric == 'downstream': return f"downstream score (mean over {', '.join(sorted(res.tasks['task'].unique()))})"
+    from lmeff.downstream import glue_task
+    return f"{res.metric} {dict(acc='accuracy', f1='F1', mcc='Matthews correlation')[glue_task(res.metric).metric]}"
+
 def summary_markdown(res:Results, # the gathered results
                      ep:pd.DataFrame, # `early_prediction(res)`
                      em:pd.DataFrame, # `earliest_milestone(ep, threshold)`
-                     threshold:float=0.9, n_boot:int=1000)->str:
+                     threshold:float=0.9, n_boot:int=1000,
+                     cross:pd.DataFrame|None=None, # `blimp_correlation` of BLiMP with this metric
+                    )->str:
     "A one-page markdown report of the findings, generated from the numbers."
     o = res.overall; runs = o[RUN].drop_duplicates()
     labels, numeric, end = numeric_milestones(o['milestone']), compared_milestones(o), end_point(o)
     def listing(col): return ', '.join(map(str, sorted(runs[col].unique(), key=natural_key)))
-    L = ["# Early prediction of " + ("final BLiMP accuracy" if end == FINAL else f"BLiMP accuracy at the last anchor, {_tok(end)} tokens"), "",
+    score = metric_label(res)
+    L = ["# Early prediction of " + (f"the final {score}" if end == FINAL else f"{score} at the last anchor, {_tok(end)} tokens"), "",
          f"Source: `{Path(res.source).name}`: {len(o)} snapshots of {len(runs)} runs (datasets {listing('dataset')}; "
          f"model sizes {listing('model_size')}; vocabulary sizes {listing('vocab_size')}; seeds {listing('seed')}), "
          f"milestones {_tok(labels[0]) if labels else '–'} to {_tok(labels[-1]) if labels else '–'} tokens" + (" and final." if end == FINAL else ".")]
@@ -112,7 +124,53 @@ def summary_markdown(res:Results, # the gathered results
              "The token budget is the median tokens seen by the final checkpoints." if res.final_tokens is not None else
              f"The token budget is the largest milestone ({_tok(labels[-1]) if labels else '–'}); final checkpoints may have seen more, so shares are upper bounds.")]
     if notes: L += [""] + [f"- {n}" for n in notes[:8]] + ([f"- and {len(notes)-8} more (see `early_prediction.csv`)"] if len(notes) > 8 else [])
+    if cross is not None and len(cross):
+        L += ["", f"## BLiMP accuracy and {score}", "", f"Across runs, at each milestone: how the runs' BLiMP accuracy orders them against their {score}.", "",
+              "| milestone | runs | ρ | R² | τ-b |", "|---|---|---|---|---|"]
+        L += [f"| {r.milestone if r.milestone == FINAL else _tok(r.milestone)} | {r.n_runs} | {_f(r.spearman)} | {_f(r.r2)} | {_f(r.kendall_tau_b)} |" for r in cross.itertuples()]
     return '\n'.join(L) + '\n'
+
+# %% ../nbs/05b_report.ipynb #05c89f4e
+def load_downstream(results, # a results folder holding `glue/...` downstream results
+                    metric:str='downstream', # a task (e.g. 'sst2'), or 'downstream': the mean over the tasks
+                   )->Results:
+    "Downstream scores as `Results`: one task's score, or the mean over tasks, in column `acc`."
+    from lmeff.downstream import GLUE, glue_task, task_score   # torch is loaded only when downstream scores are asked for
+    root, task = Path(results), None if metric == 'downstream' else glue_task(metric).name
+    if not root.is_dir(): raise LmeffError(f"{root}: {'no such folder' if not root.exists() else 'not a folder'} (downstream scores are read from a results folder)")
+    rows, files = [], []
+    for f in sorted(root.rglob('*_results.json')):
+        if f.name == RESULTS_FILE or parse_results_dir(f.parent)['benchmark'] != GLUE: continue
+        d = read_json(f)
+        if not isinstance(d, dict): raise LmeffError(f"{f}: cannot read as JSON")
+        cfg = d.get('config') or {}
+        rows.append({**snapshot_keys(parse_results_dir(f.parent)), 'task': glue_task(f.name[:-len('_results.json')]).name, 'acc': task_score(d, f),
+                     **{k: float(cfg[k]) if cfg.get(k) is not None else math.nan for k in ('tokens_seen', 'anchor')}}); files.append(f)
+    if not rows: raise LmeffError(f"{root}: no downstream results found (expected {RESULTS_LAYOUT}{{task}}_results.json under glue/: run lmeff finetune)")
+    df = pd.DataFrame(rows)
+    tasks = check_table(df, root, TASK_COLUMNS, need_end=False, origins=files, lowest=-1)
+    if task is not None:
+        if task not in set(tasks['task']): raise LmeffError(f"{root}: no {task} results (there are: {', '.join(sorted(tasks['task'].unique()))})")
+        overall, tasks = tasks[tasks['task'] == task].drop(columns='task'), None
+    else:
+        have = tasks.groupby(SNAPSHOT)['task'].apply(set)
+        if lacking := [(k, t) for k, s in have.items() for t in sorted(set(tasks['task']) - s)]:
+            (k, t), n = lacking[0], len(lacking)
+            raise LmeffError(f"{root}: snapshot {k[0]}/{k[1]}/vocab {k[2]}/seed {k[3]} at {k[4]} has no {t} score{f' (and {n-1} more are missing)' if n > 1 else ''}; "
+                             "the downstream mean needs every task at every snapshot: score them (lmeff finetune), or choose one task")
+        overall = tasks.groupby(SNAPSHOT, as_index=False)['acc'].mean()
+    res = _results(check_table(overall[OVERALL_COLUMNS], root, need_end=False, lowest=-1), tasks, root, df.drop_duplicates(SNAPSHOT)[SNAPSHOT + ['tokens_seen', 'anchor']])
+    res.metric = task or 'downstream'
+    return res
+
+def blimp_correlation(blimp:pd.DataFrame, # BLiMP's overall table
+                      other:pd.DataFrame, # another score's overall table of (some of) the same runs
+                     )->pd.DataFrame:
+    "Per milestone: Spearman ρ, R², Kendall τ-b and decision accuracy between BLiMP accuracy and the other score, across the runs that have both."
+    both = blimp.merge(other, on=SNAPSHOT, suffixes=('_blimp', '_other'))
+    rows = [dict(milestone=m, **correlations(g['acc_blimp'], g['acc_other'])) for m, g in both.groupby('milestone')]
+    cols = ['milestone', 'n_runs', 'spearman', 'r2', 'kendall_tau_b', 'decision_accuracy', 'note']
+    return pd.DataFrame(sorted(rows, key=lambda r: milestone_key(r['milestone'])), columns=cols)
 
 # %% ../nbs/05b_report.ipynb #9d09b708
 def analyze(results, # a results folder, an overall CSV, or `Results`
@@ -123,23 +181,30 @@ def analyze(results, # a results folder, an overall CSV, or `Results`
             seed:int=0, # bootstrap seed
             by=('dataset', 'model_size'), # columns to split the statistics by
             png:bool=True, # render PNG figures besides HTML
-            progress:bool=True)->dict:
+            progress:bool=True,
+            metric:str='blimp', # 'blimp', a downstream task (e.g. 'sst2'), or 'downstream' (their mean): see `load_downstream`
+           )->dict:
     "Run the whole analysis and write its tables, summary and figures to `out`; return what was computed and written."
-    res = results if isinstance(results, Results) else load_results(results, tasks, progress)
-    out = Path(out)
+    if isinstance(results, Results): res = results
+    else: res = load_results(results, tasks, progress) if metric == 'blimp' else load_downstream(results, metric)
+    out, name = Path(out), 'blimp' if res.metric == 'blimp' else res.metric
+    cross = None   # BLiMP against a downstream score, when the results folder has both
+    if res.metric != 'blimp' and not isinstance(results, Results) and next(Path(results).rglob(RESULTS_FILE), None):
+        cross = blimp_correlation(gather(results, progress=False).overall, res.overall)
     ep = early_prediction(res, by, n_boot, seed, progress=progress)
     em = earliest_milestone(ep, threshold)
     sp, r2 = reference_tables(res.overall)
-    tables = {'overall.csv': res.overall, 'missing.csv': res.missing, 'blimp_global_spearman.csv': sp, 'blimp_global_r2.csv': r2,
+    tables = {'overall.csv': res.overall, 'missing.csv': res.missing, f'{name}_global_spearman.csv': sp, f'{name}_global_r2.csv': r2,
               'early_prediction.csv': ep, 'earliest_milestone.csv': em,
               'final_copies.csv': res.copies if res.copies is not None else pd.DataFrame(columns=SNAPSHOT + ['reason'])}
     if res.tasks is not None: tables['tasks.csv'] = res.tasks
-    written = [write_table(df, out/name) for name, df in tables.items()]
-    written.append(write_text(out/'summary.md', summary_markdown(res, ep, em, threshold, n_boot)))
-    charts = analysis_charts(res, ep, threshold)
+    if cross is not None: tables[f'blimp_vs_{name}.csv'] = cross
+    written = [write_table(df, out/f) for f, df in tables.items()]
+    written.append(write_text(out/'summary.md', summary_markdown(res, ep, em, threshold, n_boot, cross)))
+    charts = analysis_charts(res, ep, threshold, None if res.metric == 'blimp' else metric_label(res))
     for name, chart in tqdm([(n, c) for n, c in charts.items() if c is not None], desc='figures', unit='figure', disable=not progress):
         written += save_chart(chart, out/'figures'/name, png)
-    return dict(results=res, early_prediction=ep, earliest=em, spearman=sp, r2=r2, written=written)
+    return dict(results=res, early_prediction=ep, earliest=em, spearman=sp, r2=r2, written=written, blimp_correlation=cross)
 
 # %% ../nbs/05b_report.ipynb #2e7801b2
 REFERENCE_REPO = 'https://github.com/andreasparaskeva/lm-efficient-analysis'
@@ -223,6 +288,9 @@ def add_cli(sub):
     p.add_argument('--threshold', type=float, default=0.9, metavar='RHO', help='Spearman ρ a milestone must reach to be trusted (default: 0.9)')
     p.add_argument('--bootstrap', type=int, default=1000, metavar='N', help='bootstrap resamples for the confidence intervals (default: 1000; 0: none)')
     p.add_argument('--seed', type=int, default=0, metavar='S', help='bootstrap seed (default: 0)')
+    p.add_argument('--metric', default='blimp', metavar='M', help="the score to predict early: blimp (default), a downstream task scored by "
+                   "lmeff finetune (sst2, rte, cola, ...), or downstream (their mean); with a downstream score the folder's BLiMP results "
+                   "are also correlated with it per milestone")
     p.add_argument('--no-png', action='store_true', help='write figures as HTML only')
     p.set_defaults(func=cmd_analyze)
     return p
@@ -232,11 +300,13 @@ def cmd_analyze(args)->int:
     if args.bootstrap < 0: raise LmeffError(f"--bootstrap must be >= 0, got {args.bootstrap}")
     ref = args.reference is not None
     if ref and args.tasks: raise LmeffError("--tasks goes with --results; --reference includes the per-task table")
+    if args.metric != 'blimp' and (ref or args.tasks or not Path(args.results).is_dir()):
+        raise LmeffError(f"--metric {args.metric}: downstream scores are read from a results folder (--results RESULTS); the tables are BLiMP's")
     src, tasks = reference_results(None if args.reference is True else args.reference) if ref else Path(args.results), args.tasks
     if tasks is None and not ref and src.is_file() and 'overall' in src.name and (src.parent/src.name.replace('overall', 'tasks')).is_file():
         tasks = src.parent/src.name.replace('overall', 'tasks')
         print(f"per-task table: {tasks} (beside the overall table)")
-    r = analyze(src, args.out, tasks, args.threshold, args.bootstrap, args.seed, png=not args.no_png)
+    r = analyze(src, args.out, tasks, args.threshold, args.bootstrap, args.seed, png=not args.no_png, metric=args.metric)
     res, em = r['results'], r['earliest']
     end = end_point(res.overall)
     print(f"{len(res.overall)} snapshots of {len(res.overall[RUN].drop_duplicates())} runs"

@@ -11,131 +11,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
-from .config import LmeffError, RunConfig, COLUMNS, parse_row, read_configs
-from .store import FINAL, milestone_label, RESULTS_FILE, RUN_SUMMARY_FILE, file_lock, read_json, results_dir, write_json, write_text
-from .data import DataError
-from .tokens import prepare, load_tokens
+from .config import LmeffError, read_configs
+from .store import FINAL, milestone_label, RESULTS_FILE, RUN_SUMMARY_FILE, read_json, write_json, write_text
 from .train import TrainConfig, run_dir
+from .runs import ANALYSIS, RESULTS, SUMMARY_CSV, SUMMARY_JSON, run_parameters
 
 # %% auto #0
-__all__ = ['RESULTS', 'ANALYSIS', 'SUMMARY_CSV', 'SUMMARY_JSON', 'run_parameters', 'row_config', 'ensure_data', 'configure_run',
-           'benchmarks', 'run_summary', 'plot_run', 'Run', 'parse_seeds', 'parse_assignments', 'plan', 'run_notebook',
-           'check_notebook', 'failure_reason', 'execute_run', 'write_summary', 'analyze_results', 'sweep',
-           'print_summary', 'exit_status', 'add_cli', 'cmd_sweep']
-
-# %% ../nbs/06_sweep.ipynb #75dd8348
-RESULTS = {'synthetic': 'results-synthetic', 'blimp': 'results'} # benchmark -> results folder under OUT
-ANALYSIS = {'synthetic': 'analysis-synthetic', 'blimp': 'analysis'} # benchmark -> analysis folder under OUT
-SUMMARY_CSV, SUMMARY_JSON = 'sweep_summary.csv', 'sweep_summary.json' # the sweep summary under OUT
-
-def _check_plain(x, where='parameters'):
-    "Raise unless `x` is made of None, bool, int, float, str, list and str-keyed dict only."
-    if x is None or type(x) in (bool, int, float, str): return
-    if type(x) in (list, tuple):
-        for i, v in enumerate(x): _check_plain(v, f'{where}[{i}]')
-    elif type(x) is dict:
-        for k, v in x.items():
-            if type(k) is not str: raise LmeffError(f"{where}: key {k!r} is not a string")
-            _check_plain(v, f'{where}.{k}')
-    else: raise LmeffError(f"{where}: {type(x).__name__} {x!r} is not a plain Python value papermill can inject")
-
-def _absolute_source(source:str)->str:
-    "A `--source` with absolute paths: a path, or hybrid_3.7B's name=path,name=path list."
-    if '=' not in source: return str(Path(source).absolute())
-    return ','.join(f"{n.strip()}={Path(p.strip()).absolute()}" for n, _, p in (x.partition('=') for x in source.split(',')))
-
-def run_parameters(rc:RunConfig, # a validated configs.csv row
-                   seed:int, # random seed of this run
-                   out, # sweep output root
-                   data_dir, # data root
-                   configs='', # the CSV the row came from (recorded in the notebook)
-                   source:str|None=None, # local corpus for the data step
-                   data_options:dict|None=None, # corpus options for `prepare`
-                   train_options:dict|None=None, # `TrainConfig` overrides
-                   blimp_dir:str|None=None, # BLiMP .jsonl folder (None: Hub for real corpora, skipped for synthetic)
-                   torch_threads:int=0, # torch CPU threads (0: torch's default)
-                  )->dict:
-    "The papermill parameters of one run: plain values, absolute paths."
-    p = dict(run_id=rc.run_name(seed), configs=str(Path(configs).absolute()) if configs else '', row=rc.row or 0,
-             model_config=rc.model_config, dataset=rc.dataset, epochs=rc.epochs, batch_size=rc.batch_size,
-             grad_accum=rc.grad_accum, seq_length=rc.seq_length, anchors=[float(a) for a in rc.anchors],
-             tokenizer_vocab_size=rc.tokenizer_vocab_size, use_row_batch=rc.use_row_batch, seed=int(seed),
-             data_dir=str(Path(data_dir).absolute()), out=str(Path(out).absolute()),
-             source=_absolute_source(source) if source else None, data_options=dict(data_options or {}),
-             train_options=dict(train_options or {}), blimp_dir=str(Path(blimp_dir).absolute()) if blimp_dir else None,
-             torch_threads=int(torch_threads), progress=False)
-    _check_plain(p)
-    return p
-
-def row_config(**p)->RunConfig:
-    "The `RunConfig` of a run notebook's parameters, validated like a `configs.csv` row."
-    raw = {c: json.dumps(p[c]) if c == 'anchors' else str(p[c]) for c in COLUMNS}
-    return parse_row(raw, p.get('configs') or 'parameters', p.get('row') or 0, bool(p.get('use_row_batch')))
-
-# %% ../nbs/06_sweep.ipynb #f58cadbd
-def ensure_data(dataset:str, # corpus key
-                data_dir, # data root
-                vocab_size:int, # the tokenizer this run needs
-                source:str|None=None, # local corpus file/folder/zip
-                progress:bool=True,
-                **options, # corpus options, e.g. words, n_pairs
-               )->dict:
-    "Prepare `dataset` for `vocab_size` unless it is prepared and nothing was asked of the data step; return the train manifest."
-    if source is None and not options:
-        try: return load_tokens(data_dir, dataset, vocab_size, 'train')[1]   # prepared by hand (`lmeff prep`): use as is
-        except DataError: pass
-    with file_lock(Path(data_dir)/f'.{dataset}.lock'):
-        return prepare(dataset, data_dir, [vocab_size], source=source, progress=progress, **options)['tokens'][vocab_size]['train']
-
-def configure_run(torch_threads:int=0, # torch CPU threads (0: leave torch's default)
-                  progress:bool=True): # False: silence the progress bars of transformers and the Hub
-    "Kernel settings of a run: CPU threads, progress bars."
-    import torch
-    if torch_threads: torch.set_num_threads(torch_threads)
-    if not progress:
-        import transformers, huggingface_hub
-        transformers.utils.logging.disable_progress_bar(); huggingface_hub.utils.disable_progress_bars()
-
-# %% ../nbs/06_sweep.ipynb #087a6790
-def benchmarks(dataset:str, # the run's corpus
-               data_dir, # data root (the synthetic pairs are at DATA_DIR/synthetic/blimp)
-               out, # output root
-               blimp_dir:str|None=None, # local BLiMP folder; None: the Hub (real corpora only)
-              )->dict:
-    "benchmark name -> (results root, BLiMP-format .jsonl folder or None for the Hub) for a run on `dataset`."
-    out, b = Path(out), {}
-    if dataset == 'synthetic': b['synthetic'] = (out/RESULTS['synthetic'], Path(data_dir)/'synthetic'/'blimp')
-    if blimp_dir is not None or dataset != 'synthetic': b['blimp'] = (out/RESULTS['blimp'], Path(blimp_dir) if blimp_dir else None)
-    return b
-
-# %% ../nbs/06_sweep.ipynb #4d3e4a9b
-def run_summary(run_dir, # a training run folder (holding milestone-*M and final)
-                results:dict, # benchmark name -> results root
-               )->pd.DataFrame:
-    "One row per snapshot: milestone, tokens_seen, eval_loss and the accuracy on each benchmark; saved as RUN_DIR/run_summary.csv."
-    from lmeff.blimp import run_snapshots
-    rows = []
-    for _, meta in run_snapshots(run_dir):   # in order of tokens seen, final last
-        row = dict(milestone=meta.milestone, tokens_seen=meta.tokens_seen, eval_loss=meta.eval_loss)
-        for name, root in results.items():
-            p = results_dir(root, meta)/RESULTS_FILE
-            row[name] = json.loads(p.read_text())['results']['blimp']['acc,none'] if p.is_file() else None
-        rows.append(row)
-    df = pd.DataFrame(rows, columns=['milestone', 'tokens_seen', 'eval_loss', *results])
-    write_text(Path(run_dir)/RUN_SUMMARY_FILE, df.to_csv(index=False))
-    return df
-
-def plot_run(summary:pd.DataFrame, # `run_summary` output
-             title:str=''):
-    "Learning curve of one run: accuracy on each benchmark by tokens seen (milestones only), as a `Figure`: a PNG in any notebook viewer."
-    import altair as alt
-    from lmeff.figures import BENCHMARK_NAMES, Figure, series, style, tokens_axis
-    d = summary[summary['milestone'] != 'final'].melt(['milestone', 'tokens_seen'], [c for c in summary.columns[3:]],
-                                                      var_name='benchmark', value_name='accuracy').dropna()
-    d = d.assign(tokens_m=d['tokens_seen'] / 1e6, benchmark=d['benchmark'].map(lambda b: BENCHMARK_NAMES.get(b, b)))
-    return Figure(style(alt.Chart(d).mark_line(point=True).encode(x=tokens_axis(d['tokens_m']), y=alt.Y('accuracy:Q', scale=alt.Scale(zero=False)),
-        **series('benchmark:N', 'minimal pairs', sorted(d['benchmark'].unique())), tooltip=['milestone', alt.Tooltip('tokens_seen:Q', title='tokens seen', format=','), 'benchmark',
-                                                           alt.Tooltip('accuracy:Q', format='.3f')]).properties(width=360, height=200, title=title)))
+__all__ = ['Run', 'parse_seeds', 'parse_assignments', 'plan', 'run_notebook', 'check_notebook', 'failure_reason', 'execute_run',
+           'write_summary', 'analyze_results', 'sweep', 'print_summary', 'exit_status', 'add_cli', 'cmd_sweep']
 
 # %% ../nbs/06_sweep.ipynb #bdd3b16d
 @dataclass
@@ -198,7 +81,7 @@ def plan(configs, # configs.csv
          data_options:dict|None=None, # dataset -> corpus options
          train_options:dict|None=None, # TrainConfig overrides for every run
          blimp_dir=None, # local BLiMP folder
-         torch_threads:int=0)->list[Run]:
+         torch_threads:int=0, **downstream)->list[Run]:   # downstream: the downstream options of `run_parameters`
     "Validate everything and list the runs (rows × seeds), before any work."
     rows = read_configs(configs, use_row_batch=use_row_batch)
     datasets = {rc.dataset for rc in rows}
@@ -220,7 +103,7 @@ def plan(configs, # configs.csv
         options = {**train_options, 'milestones': []} if paired else train_options
         for seed in seeds:
             p = run_parameters(rc, seed, out, data_dir, configs, (sources or {}).get(rc.dataset), (data_options or {}).get(rc.dataset),
-                               options, blimp_dir, torch_threads)
+                               options, blimp_dir, torch_threads, **downstream)
             try: folder = run_dir(TrainConfig.from_row(rc, seed, p['data_dir'], p['out'], **options))
             except (TypeError, LmeffError) as e: raise LmeffError(f"--train-option: {e}") from None
             if (folder, rc.full_run) in owner:
@@ -326,8 +209,9 @@ def analyze_results(out, progress:bool=True, **kw)->dict:
     for b, d in RESULTS.items():
         root = Path(out)/d
         if not root.is_dir() or not any(root.rglob(RESULTS_FILE)): continue
-        try: analyze(root, Path(out)/ANALYSIS[b], progress=progress, **kw); done[b] = str(Path(out)/ANALYSIS[b])
-        except LmeffError as e: done[b] = f"error: {e}"
+        for name, metric in [(b, 'blimp')] + [(f'{b}-downstream', 'downstream')] * (root/'glue').is_dir():   # and `lmeff finetune`'s scores
+            try: analyze(root, Path(out)/(ANALYSIS[b] + name[len(b):]), progress=progress, metric=metric, **kw); done[name] = str(Path(out)/(ANALYSIS[b] + name[len(b):]))
+            except LmeffError as e: done[name] = f"error: {e}"
     return done
 
 def sweep(configs, # configs.csv

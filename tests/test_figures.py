@@ -7,7 +7,7 @@ from lmeff.blimp_tasks import BLIMP_TASKS
 from lmeff.synthetic import SYNTHETIC_TASKS
 from lmeff.figures import (OKABE_ITO, Figure, analysis_charts, pairs_name, plot_correlations, plot_learning_curves, plot_phenomena,
                            plot_tasks, plot_vocab, save_chart, tokens_label)
-from lmeff.sweep import plot_run
+from lmeff.runs import plot_run
 
 MILESTONES = ['0.0125', '0.025', '25', '1000', '2000']
 RAW = {'model_size', 'vocab_size', 'kendall_tau_b', 'r2', 'decision_accuracy', 'spearman', 'tokens_m', 'acc', 'vocab', 'value', 'lo', 'hi', 'scope', 'line'}

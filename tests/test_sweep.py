@@ -5,7 +5,8 @@ import nbformat, papermill as pm, pandas as pd
 import pytest
 from lmeff.cli import main
 from lmeff.config import COLUMNS, read_configs
-from lmeff.sweep import run_notebook, run_parameters, sweep
+from lmeff.sweep import run_notebook, sweep
+from lmeff.runs import run_parameters
 from lmeff.demo import demo
 from conftest import run_cli
 
