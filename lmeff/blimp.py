@@ -340,10 +340,11 @@ def _score_run(snaps, hashes, results_root, blimp_dir, force, batch_size, dtype,
     order = {str(p): i for i, (p, _) in enumerate(snaps)}
     return sorted(summary, key=lambda s: order[s['snapshot']])
 
-# %% ../nbs/04_blimp.ipynb #6211a143
+# %% ../nbs/04_blimp.ipynb #d823638c
 def score_revisions(repo_id:str, results_root='results', blimp_dir=None, force:bool=False, batch_size:int|None=None, dtype:str='fp32',
                     device:str|None=None, api=None, progress:bool=True)->list[dict]:
     "Score every branch of `repo_id` (`released_revisions`) into the results layout; one summary dict per branch."
+    if api is None: from huggingface_hub import HfApi; api = HfApi()   # one client (and token) to list the branches and download them
     revs, pairs = released_revisions(repo_id, api), load_blimp(blimp_dir)
     sha, out = pairs_sha256(pairs), []
     for r in revs:
