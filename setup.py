@@ -44,7 +44,7 @@ setuptools.setup(
     url = cfg['git_url'],
     packages = setuptools.find_packages(include=['lmeff', 'lmeff.*']),
     include_package_data = True,
-    package_data = {'lmeff': ['run_config.ipynb']},   # the run notebook `lmeff sweep` and `lmeff demo` execute
+    package_data = {'lmeff': ['run_config.ipynb', 'paper_configs.csv']},   # the run notebook `lmeff sweep` and `lmeff demo` execute; the study's grid (`lmeff paper`)
     install_requires = requirements,
     extras_require={ 'dev': dev_requirements, 'lab': lab_requirements, **trackers },
     dependency_links = cfg.get('dep_links','').split(),

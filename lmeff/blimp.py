@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_blimp.ipynb #3d4fbd32
 from __future__ import annotations
-import hashlib, json, math, re
+import hashlib, json, math
 from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
@@ -15,16 +15,18 @@ import lmeff
 from .config import LmeffError
 from .store import (FINAL, HASHES_FILE, META_FILE, PAIRS_FILE, RESULTS_FILE, SnapshotMeta, check_snapshot, file_lock, milestone_key,
                          milestone_of_folder, read_json, results_dir, sha256_file, write_file_atomic, write_json)
-from .model import check_model_folder
+from .hub import released_revisions, write_model_card
+from .model import MODEL_FILES, check_model_folder, load_model, model_folder, resolve_device
+_all_ = ['MODEL_FILES', 'resolve_device', 'model_folder', 'load_model']   # moved to lmeff.model; still importable from here
 from .blimp_tasks import BLIMP_TASKS, phenomenon
 from .tokens import SPECIAL_TOKENS, encode_texts, load_encoder, tokenizer_file
 
 # %% auto #0
-__all__ = ['BLIMP_HUB', 'PAIR_COLUMNS', 'MODEL_FILES', 'read_blimp_file', 'load_blimp', 'resolve_device', 'model_folder',
-           'load_model', 'encode_sentences', 'length_batches', 'token_logprobs_', 'default_batch_size',
-           'sentence_logprobs', 'score_model', 'compare_scores', 'stderr', 'blimp_results', 'write_results',
-           'load_pair_logprobs', 'run_snapshots', 'pairs_sha256', 'model_sha256', 'provenance', 'score_model_to',
-           'score_run', 'add_cli', 'cmd_blimp']
+__all__ = ['BLIMP_HUB', 'PAIR_COLUMNS', 'read_blimp_file', 'load_blimp', 'encode_sentences', 'length_batches', 'token_logprobs_',
+           'default_batch_size', 'sentence_logprobs', 'score_model', 'compare_scores', 'stderr', 'blimp_results',
+           'write_results', 'load_pair_logprobs', 'run_snapshots', 'pairs_sha256', 'model_sha256', 'provenance',
+           'score_model_to', 'score_run', 'score_revisions', 'add_cli', 'cmd_blimp', 'MODEL_FILES', 'resolve_device',
+           'model_folder', 'load_model']
 
 # %% ../nbs/04_blimp.ipynb #77674199
 BLIMP_HUB = 'nyu-mll/blimp'
@@ -100,49 +102,6 @@ def load_blimp(path=None, # folder of BLiMP-format `.jsonl` files, one such file
             files = [path/f'{t}.jsonl' for t in sorted(tasks)]
     else: raise LmeffError(f"{path}: no such BLiMP folder or file")
     return pd.DataFrame([r for f in files for r in read_blimp_file(f)], columns=PAIR_COLUMNS)
-
-# %% ../nbs/04_blimp.ipynb #632413b0
-MODEL_FILES = ['config.json', 'generation_config.json', '*.safetensors', '*.safetensors.index.json', 'pytorch_model*.bin',
-               'pytorch_model.bin.index.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json',
-               META_FILE, HASHES_FILE] # what scoring needs of a Hub repo: not training state, not other files
-
-def resolve_device(device:str|None=None)->torch.device:
-    "`device`, or CUDA when available, else the CPU."
-    return torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
-
-def model_folder(model, # local model folder or Hub repo id ("owner/name")
-                 revision:str|None=None, # Hub branch, tag or commit (Hub repos only)
-                )->Path:
-    "The local folder of `model`: the folder itself, or the repo's `MODEL_FILES` at `revision` from the Hub (cached)."
-    path = Path(model)
-    if path.exists():
-        if revision: raise LmeffError(f"{path} is a local folder: --revision only applies to Hub repos")
-    elif re.fullmatch(r'[\w.-]+/[\w.-]+', str(model)):
-        from huggingface_hub import snapshot_download
-        try: path = Path(snapshot_download(str(model), revision=revision, allow_patterns=MODEL_FILES))
-        except Exception as e: # no network, unknown repo or revision, ...
-            raise LmeffError(f"{model}: no such local folder, and loading it from the Hugging Face Hub"
-                             f"{' at revision ' + revision if revision else ''} failed ({e})") from None
-    else: raise LmeffError(f"{model}: no such model folder (nor a Hub repo id 'owner/name')")
-    if not (path/'config.json').is_file(): raise LmeffError(f"{model}: not a Hugging Face model folder (no config.json)")
-    return path
-
-def load_model(model, # local model folder or Hub repo id ("owner/name")
-               revision:str|None=None, # Hub branch, tag or commit (Hub repos only)
-               device:str|None=None, # torch device (default: CUDA if available)
-              ):
-    "The causal LM in fp32 and eval mode on `device`, and the encoder of its `tokenizer.json` (`load_encoder`)."
-    from transformers import AutoModelForCausalLM
-    folder = model_folder(model, revision)
-    tok = load_encoder(folder)
-    check_model_folder(folder)
-    try: lm, info = AutoModelForCausalLM.from_pretrained(folder, output_loading_info=True)
-    except Exception as e: # safetensors, torch and transformers each raise their own kinds
-        raise LmeffError(f"{folder}: could not be loaded as a model ({type(e).__name__}: {(str(e).strip() or '?').splitlines()[0]})") from None
-    if wrong := {k.replace('_', ' '): sorted(map(str, v)) for k, v in info.items() if k in ('missing_keys', 'unexpected_keys', 'mismatched_keys') and v}:
-        raise LmeffError(f"{folder}: its weights do not fit its config.json ("   # transformers would fill the gaps with random weights
-                         + '; '.join(f"{k}: {', '.join(v[:3])}{', ...' if len(v) > 3 else ''}" for k, v in wrong.items()) + ")")
-    return lm.float().to(resolve_device(device)).eval(), tok
 
 # %% ../nbs/04_blimp.ipynb #80b55901
 _HIDDEN_THEN_HEAD = {'llama', 'mistral', 'qwen2'} # model types whose logits are exactly lm_head(last hidden state)
@@ -321,9 +280,10 @@ def score_model_to(model, # local folder or Hub repo id
                    extra:dict|None=None, # more `config` entries for the JSON (e.g. the BLiMP source)
                    progress:bool=False,
                    hashes:dict|None=None, # the folder's hashes, already checked (None: a local folder's `hashes.json` is checked here)
+                   api=None, # Hub access for a repo id (see `model_folder`)
                   )->tuple[Path, dict]:
     "Score one model on `pairs` and write its results; return the JSON path and the results."
-    folder = model_folder(model, revision)
+    folder = model_folder(model, revision, api)
     if hashes is None and folder == Path(model) and (folder/HASHES_FILE).is_file(): hashes = check_snapshot(folder)
     lm, tok = load_model(folder, device=device)
     meta = asdict(SnapshotMeta.read(folder)) if (folder/META_FILE).is_file() else {}
@@ -331,7 +291,7 @@ def score_model_to(model, # local folder or Hub repo id
     config = dict(model=str(model), revision=revision, **{k: meta.get(k) for k in (*SnapshotMeta.REQUIRED, 'global_step', 'anchor', 'schedule', 'branch_step', 'trunk')},
                   dtype=dtype, batch_size=batch_size or default_batch_size(lm.device), device=str(lm.device),
                   scoring='sum of log p(token | <s>, previous tokens) over each sentence, tokenized as in training '
-                          '(lmeff.tokens.load_encoder); correct iff good > bad', **provenance(folder, pairs, hashes), **(extra or {}))
+                          '(lmeff.tokens.load_encoder); correct iff good > bad', **provenance(folder, pairs, hashes)) | (extra or {})
     results = blimp_results(scores, config)
     return write_results(results, scores, out), results
 
@@ -375,8 +335,27 @@ def _score_run(snaps, hashes, results_root, blimp_dir, force, batch_size, dtype,
                                    progress=progress, hashes=hashes[p])
         summary.append(dict(snapshot=str(p), milestone=m.milestone, results=str(path), status='scored', note=why or None,
                             acc=res['results']['blimp']['acc,none']))
+    for p, m in snaps:   # each snapshot's model card carries its accuracy (the card is not hashed: the snapshot stays valid)
+        if isinstance(res := read_json(dest(m)), dict): write_model_card(p, m, scores=res)
     order = {str(p): i for i, (p, _) in enumerate(snaps)}
     return sorted(summary, key=lambda s: order[s['snapshot']])
+
+# %% ../nbs/04_blimp.ipynb #d823638c
+def score_revisions(repo_id:str, results_root='results', blimp_dir=None, force:bool=False, batch_size:int|None=None, dtype:str='fp32',
+                    device:str|None=None, api=None, progress:bool=True)->list[dict]:
+    "Score every branch of `repo_id` (`released_revisions`) into the results layout; one summary dict per branch."
+    if api is None: from huggingface_hub import HfApi; api = HfApi()   # one client (and token) to list the branches and download them
+    revs, pairs = released_revisions(repo_id, api), load_blimp(blimp_dir)
+    sha, out = pairs_sha256(pairs), []
+    for r in revs:
+        dest = results_dir(results_root, r)/RESULTS_FILE
+        cfg = read_json(dest); cfg = cfg.get('config') if isinstance(cfg, dict) else None
+        if not force and isinstance(cfg, dict) and [cfg.get(k) for k in ('revision', 'commit', 'blimp_sha256')] == [r['revision'], r['commit'], sha]:
+            out.append(dict(revision=r['revision'], results=str(dest), status='skipped')); continue
+        path, res = score_model_to(repo_id, pairs, dest.parent, r['revision'], batch_size, dtype, device, progress=progress, api=api,
+                                   extra=dict(blimp=str(blimp_dir) if blimp_dir is not None else BLIMP_HUB, **r))
+        out.append(dict(revision=r['revision'], results=str(path), status='scored', acc=res['results']['blimp']['acc,none']))
+    return out
 
 # %% ../nbs/04_blimp.ipynb #a39e537b
 def add_cli(sub):
@@ -389,10 +368,12 @@ def add_cli(sub):
     what.add_argument('--model', metavar='DIR_OR_REPO', help='a local Hugging Face model folder, or a Hub repo id')
     what.add_argument('--run', metavar='RUN_DIR', help='a training run folder: score every milestone-*M and final snapshot in it')
     p.add_argument('--revision', metavar='R', help='Hub branch, tag or commit of --model (e.g. seed-0-tokens-25M)')
+    p.add_argument('--all-revisions', action='store_true', help='with a Hub repo --model {namespace}/{dataset}-{size}-tok{V}: score every '
+                   'seed-{S}-tokens-{M}M and seed-{S} branch into --results (the layout lmeff analyze reads); done branches are skipped')
     p.add_argument('--blimp-dir', metavar='PATH', help='folder of BLiMP .jsonl files (default: the Hub dataset nyu-mll/blimp)')
     p.add_argument('--out', metavar='FILE_OR_DIR', help='with --model: results .json file, or folder for blimp_results.json')
-    p.add_argument('--results', metavar='RESULTS_ROOT', default='results', help='with --run: root of the results layout (default: results)')
-    p.add_argument('--force', action='store_true', help='with --run: re-score snapshots whose results were made from the same weights and pairs')
+    p.add_argument('--results', metavar='RESULTS_ROOT', default='results', help='with --run or --all-revisions: root of the results layout (default: results)')
+    p.add_argument('--force', action='store_true', help='with --run or --all-revisions: re-score snapshots whose results were made from the same weights and pairs')
     p.add_argument('--batch-size', type=int, metavar='N', help='most sentences per forward pass (default: 256 on CPU, 2048 on GPU; results do not depend on it)')
     p.add_argument('--dtype', choices=('fp32', 'bf16'), default='fp32', help='fp32 (default), or bf16 autocast on GPUs')
     p.add_argument('--device', metavar='D', help='torch device, e.g. cpu, cuda, cuda:1 (default: cuda if available)')
@@ -401,6 +382,11 @@ def add_cli(sub):
 
 def cmd_blimp(args)->int:
     if args.batch_size is not None and args.batch_size < 1: raise LmeffError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.all_revisions:
+        if args.model is None or args.revision or args.out: raise LmeffError("--all-revisions goes with --model REPO and --results (not --run, --revision or --out)")
+        for s in score_revisions(args.model, args.results, args.blimp_dir, args.force, args.batch_size, args.dtype, args.device):
+            print(f"{s['revision']}: " + (f"accuracy {s['acc']:.4f}" if s['status'] == 'scored' else 'already scored (--force to redo)') + f" -> {s['results']}")
+        return 0
     if args.model is not None:
         if args.out is None: raise LmeffError("--model needs --out (a .json file or a folder)")
         if args.force: raise LmeffError("--force applies to --run (with --model, --out is always rewritten)")

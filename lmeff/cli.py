@@ -94,7 +94,7 @@ def set_verbosity(level:str='normal', # 'quiet', 'normal' or 'verbose'
 
 # %% ../nbs/07_cli.ipynb #ca6fb95d
 STAGE_COMMANDS = {'prep': 'tokens', 'train': 'train', 'blimp': 'blimp', 'finetune': 'downstream', 'analyze': 'report', 'sweep': 'sweep',
-                  'demo': 'demo', 'compare-schedules': 'compare'}
+                  'demo': 'demo', 'compare-schedules': 'compare', 'paper': 'paper'}
 
 def make_parser(command:str|None=None # the subcommand about to run: only its stage module is imported
                )->argparse.ArgumentParser:
@@ -113,7 +113,7 @@ def _with_verbosity(sub, p):
     for parser in sub.choices.values(): add_verbosity(parser)   # once, for every subcommand
     return p
 
-OUTPUT_FOLDERS = {'prep': 'out', 'init': 'out', 'train': 'out', 'sweep': 'out', 'demo': 'out', 'compare-schedules': 'out', 'analyze': 'out',
+OUTPUT_FOLDERS = {'prep': 'out', 'init': 'out', 'train': 'out', 'sweep': 'out', 'demo': 'out', 'compare-schedules': 'out', 'analyze': 'out', 'paper': 'out',
                   'blimp': 'results', 'finetune': 'results'}
 
 def main(argv:list[str]|None=None)->int:

@@ -4,16 +4,17 @@
 
 # %% ../nbs/00d_hub.ipynb #e4fa3056
 from __future__ import annotations
-import os
+import os, re, threading, time
+from concurrent.futures import Future
 from pathlib import Path
-from .config import LmeffError
-from .store import FINAL, check_snapshot, read_json, write_json
+from .config import LmeffError, n_params
+from .store import CARD_FILE, FINAL, SnapshotMeta, check_snapshot, milestone_key, milestone_label, read_json, write_json, write_text
 
 # %% auto #0
-__all__ = ['PENDING_FILE', 'read_env', 'HubStore']
+__all__ = ['PENDING_FILE', 'RETRY_WAITS', 'CARD_DATASETS', 'read_env', 'HubStore', 'write_model_card', 'released_revisions']
 
 # %% ../nbs/00d_hub.ipynb #75278645
-PENDING_FILE = 'uploads_pending.json' # uploads that failed, kept with the run until they succeed
+PENDING_FILE = 'uploads_pending.json' # uploads queued or failed, kept with the run until they succeed
 
 def read_env(keys=('HF_TOKEN', 'HF_NAMESPACE'), env_file='.env')->dict:
     "Values of `keys` from the environment, else from `env_file` (KEY=VALUE lines)."
@@ -32,10 +33,17 @@ def _known_token()->str|None:
     except Exception: return None
 
 # %% ../nbs/00d_hub.ipynb #0e4a41d3
+RETRY_WAITS = (5, 30, 120) # seconds to wait before each new attempt of a failed upload (so 4 attempts in all)
+
+def _worth_retrying(e:Exception)->bool:
+    "False for errors another attempt cannot fix: a damaged snapshot, or a refusal by the Hub (4xx other than timeout and rate limit)."
+    status = getattr(getattr(e, 'response', None), 'status_code', None)
+    return not isinstance(e, LmeffError) and not (isinstance(status, int) and 400 <= status < 500 and status not in (408, 429))
+
 class HubStore:
-    "Uploads snapshots to the Hugging Face Hub, one branch per milestone; failed uploads persist in the run folder."
+    "Uploads snapshots to the Hugging Face Hub in the background, one branch per milestone; queued uploads persist in the run folder until they succeed."
     def __init__(self, dataset:str, model_config:str, vocab_size:int, seed:int,
-                 run_dir=None, # the run folder: failed uploads are kept in its uploads_pending.json
+                 run_dir=None, # the run folder: queued and failed uploads are kept in its uploads_pending.json
                  api=None, # a `huggingface_hub.HfApi` (or a stand-in with the same methods)
                  env_file='.env'):
         env = read_env(env_file=env_file)
@@ -56,29 +64,158 @@ class HubStore:
         except Exception as e: raise LmeffError(f"--store hf: cannot create or reach {self.repo_id} ({type(e).__name__}: {e})") from None
         self.pending_file = Path(run_dir)/PENDING_FILE if run_dir is not None else None
         self.pending:list[tuple[Path, str]] = [(Path(f), b) for f, b in (read_json(self.pending_file, []) if self.pending_file else [])]
+        self._lock, self._queue, self._futures, self._worker = threading.RLock(), [], {}, None
 
     def branch(self, milestone:str, trunk:bool=False)->str:
         "The repo branch of a snapshot; a wsd trunk's undecayed checkpoints have their own (`seed-{S}-trunk-tokens-{M}M`)."
         return f"seed-{self.seed}" if milestone == FINAL else f"seed-{self.seed}-{'trunk-' if trunk else ''}tokens-{milestone}M"
 
-    def upload(self, folder:Path, milestone:str, trunk:bool=False):
-        "Queue `folder` for its branch and try every queued upload."
-        b = self.branch(milestone, trunk)
-        self.pending = [p for p in self.pending if p[1] != b] + [(Path(folder), b)]
-        self.flush()
+    def upload(self, folder:Path, milestone:str, trunk:bool=False)->Future:
+        "Queue `folder` for its branch (its model card names them) and return at once; the background thread uploads it, and retries what failed before."
+        b, folder = self.branch(milestone, trunk), Path(folder)
+        try: write_model_card(folder, SnapshotMeta.read(folder), repo_id=self.repo_id, revision=b)
+        except LmeffError: pass   # not a training snapshot: it goes as it is (a damaged one is caught before the upload)
+        with self._lock:
+            self.pending = [p for p in self.pending if p[1] != b] + [(folder, b)]
+            self._save()
+            fut = self._submit(folder, b)
+            self._retry_failed()
+            return fut
 
     def flush(self)->list:
-        "Try the queued uploads (each verified first); return the ones that failed, which stay queued (and saved with the run)."
-        failed = []
-        for folder, branch in self.pending:
+        "Wait for the queued uploads (trying again the ones that failed before); return those that failed, as (folder, branch, error): they stay queued, and saved with the run."
+        with self._lock: futures = self._retry_failed()
+        for f in futures.values(): f.exception()   # waits
+        with self._lock: return [(f, b, self._futures[b].exception()) for f, b in self.pending if b in self._futures]
+
+    def _retry_failed(self)->dict:
+        "Submit every pending upload that is neither queued nor running (a failed one, or one an earlier command left); the futures by branch."
+        for folder, b in self.pending:
+            if b not in self._futures or self._futures[b].done() and self._futures[b].exception(): self._submit(folder, b)
+        return {b: self._futures[b] for _, b in self.pending}
+
+    def _submit(self, folder:Path, branch:str)->Future:
+        fut = Future(); self._futures[branch] = fut
+        self._queue.append((folder, branch, fut))
+        if self._worker is None:   # one daemon thread, in order; it ends when the queue is empty (a killed process leaves the queue on disk)
+            self._worker = threading.Thread(target=self._work, name='lmeff-hub-upload', daemon=True); self._worker.start()
+        return fut
+
+    def _work(self):
+        while True:
+            with self._lock:
+                if not self._queue: self._worker = None; return
+                folder, branch, fut = self._queue.pop(0)
+            try: self._push(folder, branch)
+            except Exception as e: fut.set_exception(e)
+            else:
+                with self._lock:
+                    if self._futures.get(branch) is fut: self.pending = [p for p in self.pending if p[1] != branch]; self._save()
+                fut.set_result(branch)
+
+    def _push(self, folder:Path, branch:str):
+        "Upload one verified snapshot, trying again after each of `RETRY_WAITS`; raise the last error."
+        for wait in (*RETRY_WAITS, None):
             try:
                 check_snapshot(folder)   # never publish a damaged snapshot: it stays queued, and the error names the file
                 self.api.create_branch(self.repo_id, branch=branch, exist_ok=True)
                 self.api.upload_folder(repo_id=self.repo_id, folder_path=str(folder), revision=branch,
                                        commit_message=f"{folder.name} ({branch})")
-            except Exception as e: failed.append((folder, branch, e))
-        self.pending = [(f, b) for f, b, _ in failed]
-        if self.pending_file is not None:
-            if self.pending: write_json(self.pending_file, [[str(f), b] for f, b in self.pending])
-            else: self.pending_file.unlink(missing_ok=True)
-        return failed
+                return
+            except Exception as e:
+                if wait is None or not _worth_retrying(e): raise
+                time.sleep(wait)
+
+    def _save(self):
+        if self.pending_file is None: return
+        if self.pending: write_json(self.pending_file, [[str(f), b] for f, b in self.pending])
+        else: self.pending_file.unlink(missing_ok=True)
+
+# %% ../nbs/00d_hub.ipynb #de69515c
+CARD_DATASETS = {'tinystories': ['roneneldan/TinyStories'], 'babylm3': ['cambridge-climb/BabyLM'],   # Hub ids of each corpus (lmeff.data)
+                 'hybrid_3.7B': ['wikimedia/wikipedia', 'bookcorpus/bookcorpus', 'Skylion007/openwebtext', 'allenai/c4', 'vblagoje/cc_news']}
+
+def _blimp_summary(scores:dict)->dict:
+    "accuracy, stderr, n_pairs and per-phenomenon accuracy from `lmeff.blimp.blimp_results` output (or such a summary)."
+    if 'results' not in scores: return scores
+    r = scores['results']['blimp']
+    return dict(accuracy=r['acc,none'], stderr=r['acc_stderr,none'], n_pairs=scores.get('config', {}).get('n_pairs'),
+                phenomena=scores.get('phenomena', {}))
+
+def _schedule_text(m:SnapshotMeta)->str:
+    if m.schedule != 'wsd': return 'cosine decay to the anchor' + (' (the full run: all its tokens)' if m.anchor == -1 else '')
+    if m.trunk: return 'warmup-stable-decay: an undecayed checkpoint of the trunk (constant learning rate, not an anchor end point)'
+    return (f"warmup-stable-decay: the anchor's end point, decayed over the last {m.decay_fraction:.0%} of its tokens "
+            f"({m.decay_shape} shape), branched from the trunk at step {m.branch_step}")
+
+def write_model_card(folder, # a snapshot folder
+                     meta:SnapshotMeta, # what the snapshot is
+                     scores:dict|None=None, # its BLiMP results (`lmeff.blimp.blimp_results`); None: those already on the card, if any
+                     repo_id:str|None=None, # the Hub repo it is uploaded to; None: the one already on the card, if any
+                     revision:str|None=None, # its branch there
+                    )->Path:
+    "Write (or rewrite) the model card `folder/README.md`: Hub metadata and a description of the snapshot."
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+    import lmeff
+    folder, m = Path(folder), meta
+    old = {}
+    if (folder/CARD_FILE).is_file():
+        try: old = ModelCard.load(folder/CARD_FILE).data.to_dict().get('lmeff') or {}
+        except Exception: old = {}   # a card written by hand or damaged: replaced
+    repo_id, revision = repo_id or old.get('repo_id'), revision or (old.get('revision') if not repo_id else None)
+    blimp = _blimp_summary(scores) if scores is not None else old.get('blimp')
+    name = f"{m.dataset}-{m.model_config}-tok{m.vocab_size}"
+    label = 'the final model' if m.milestone == FINAL else f"{m.milestone}M tokens"
+    data = ModelCardData(language='en', library_name='transformers', pipeline_tag='text-generation',
+                         tags=['lmeff', 'llama', 'causal-lm', m.dataset] + (['wsd-trunk'] if m.trunk else []),
+                         datasets=CARD_DATASETS.get(m.dataset), model_name=f"{name} seed {m.seed}, {label}",
+                         eval_results=[EvalResult(task_type='text-generation', dataset_type='nyu-mll/blimp', dataset_name='BLiMP',
+                                                  metric_type='accuracy', metric_value=round(blimp['accuracy'], 6))] if blimp else None,
+                         lmeff={k: v for k, v in dict(repo_id=repo_id, revision=revision, blimp=blimp).items() if v is not None})
+    try: params = f"{n_params(m.model_config, m.vocab_size)/1e6:.2f}M parameters"
+    except LmeffError: params = 'a size registered outside lmeff'
+    rows = [('dataset', m.dataset), ('tokens seen', f"{m.tokens_seen:,}"), ('milestone', label), ('global step', m.global_step),
+            ('seed', m.seed), ('vocabulary', m.vocab_size), ('model size', f"{m.model_config} ({params})"),
+            ('sequence length', m.seq_length), ('tokens per step', m.tokens_per_step), ('peak learning rate', m.lr),
+            ('schedule', _schedule_text(m)), ('anchor', 'full run' if m.anchor == -1 else m.anchor and f"{m.anchor:g}M tokens"),
+            ('eval loss', m.eval_loss and f"{m.eval_loss:.4f}"), ('lmeff', m.lmeff_version or lmeff.__version__)]
+    where = f'"{repo_id}", revision="{revision}"' if repo_id else '"path/to/this/folder"'
+    text = [f"# {name}: seed {m.seed}, {label}", "",
+            f"A LLaMA-style causal language model trained with lmeff (how early in pre-training can we tell which small "
+            f"language model will end up best?): a snapshot of the {m.model_config} model on **{m.dataset}** after "
+            f"{m.tokens_seen:,} tokens.", "", "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows if v is not None], "",
+            "## BLiMP", ""]
+    if blimp:
+        text += [f"Accuracy **{blimp['accuracy']:.4f}**" + (f" ± {blimp['stderr']:.4f}" if blimp.get('stderr') is not None else '')
+                 + (f" over {blimp['n_pairs']:,} minimal pairs" if blimp.get('n_pairs') else '') + " (`lmeff blimp`: a pair is correct when the "
+                 "good sentence's summed log-probability given `<s>` is higher).", ""]
+        if blimp.get('phenomena'): text += ["| phenomenon | accuracy |", "|---|---|", *[f"| {k} | {v:.4f} |" for k, v in sorted(blimp['phenomena'].items())], ""]
+    else: text += ["Not scored yet: `lmeff blimp` adds its accuracy here.", ""]
+    text += ["## How to use", "", "```python", "from transformers import AutoModelForCausalLM, AutoTokenizer",
+             f"model = AutoModelForCausalLM.from_pretrained({where})", f"tokenizer = AutoTokenizer.from_pretrained({where})", "```", "",
+             (f"This snapshot is branch `{revision}` of [{repo_id}](https://huggingface.co/{repo_id}/tree/{revision}); score it with "
+              f"`lmeff blimp --model {repo_id} --revision {revision} --out results.json`." if repo_id else
+              "Score it with `lmeff blimp --model path/to/this/folder --out results.json`.")]
+    card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + '\n'.join(text) + '\n')
+    path = folder/CARD_FILE
+    if not (path.is_file() and path.read_text(encoding='utf-8') == str(card)): write_text(path, str(card))
+    return path
+
+# %% ../nbs/00d_hub.ipynb #79e84391
+_BRANCH = re.compile(r'seed-(?P<seed>\d+)(?:-(?P<trunk>trunk-)?tokens-(?P<milestone>\d+(?:\.\d+)?)M)?')
+
+def released_revisions(repo_id:str, # `{namespace}/{dataset}-{size}-tok{V}`
+                       api=None, # a `huggingface_hub.HfApi` or a stand-in with `list_repo_refs`
+                      )->list[dict]:
+    "One dict per `seed-{S}-tokens-{M}M` or `seed-{S}` branch of `repo_id`: its place in the results layout, revision and commit."
+    m = re.fullmatch(r'[\w.-]+/(?P<dataset>[\w.-]+)-(?P<model_config>[\w.]+)-tok(?P<vocab_size>\d+)', str(repo_id))
+    if not m: raise LmeffError(f"--model {repo_id}: --all-revisions needs a Hub repo named {{namespace}}/{{dataset}}-{{size}}-tok{{V}} (e.g. paraskeva/tinystories-60m-tok8000)")
+    if api is None: from huggingface_hub import HfApi; api = HfApi()
+    try: branches = api.list_repo_refs(repo_id).branches
+    except Exception as e: raise LmeffError(f"{repo_id}: cannot list its branches on the Hugging Face Hub ({type(e).__name__}: {e})") from None
+    revs = [dict(dataset=m['dataset'], model_config=m['model_config'], vocab_size=int(m['vocab_size']), seed=int(b['seed']),
+                 milestone=milestone_label(b['milestone'] or FINAL), trunk=bool(b['trunk']), revision=r.name, commit=getattr(r, 'target_commit', None))
+            for r in branches if (b := _BRANCH.fullmatch(r.name))]
+    if not revs: raise LmeffError(f"{repo_id}: none of its branches ({', '.join(sorted(r.name for r in branches)) or 'none'}) "
+                                  "is named seed-{S}-tokens-{M}M or seed-{S}")
+    return sorted(revs, key=lambda r: (r['seed'], r['trunk'], milestone_key(r['milestone'])))

@@ -4,16 +4,17 @@
 
 # %% ../nbs/02_model.ipynb #fc73b661
 from __future__ import annotations
-import json
+import json, re
 from pathlib import Path
 from typing import TYPE_CHECKING
 from .config import LmeffError, get_size, n_params
-from .store import HASHES_FILE, INIT_META_FILE, check_snapshot, read_json, sha256_file, write_dir_atomic, write_hashes, write_json
+from .store import HASHES_FILE, INIT_META_FILE, META_FILE, check_snapshot, read_json, sha256_file, write_dir_atomic, write_hashes, write_json
 from .tokens import PAD_ID, BOS_ID, EOS_ID, SPECIAL_TOKENS, load_encoder, save_tokenizer_files
-if TYPE_CHECKING: import transformers   # the return types, named as strings the docs resolve without importing it
+if TYPE_CHECKING: import torch, transformers   # the return types, named as strings the docs resolve without importing it
 
 # %% auto #0
-__all__ = ['llama_config', 'build_model', 'init_random', 'check_model_folder']
+__all__ = ['MODEL_FILES', 'llama_config', 'build_model', 'init_random', 'check_model_folder', 'resolve_device', 'model_folder',
+           'load_model']
 
 # %% ../nbs/02_model.ipynb #db3c79d2
 def llama_config(size:str, # a registered model size
@@ -113,3 +114,50 @@ def check_model_folder(folder, # a Hugging Face model folder
         n = load_encoder(folder).get_vocab_size()
         if n > rows: raise LmeffError(f"{folder/'tokenizer.json'}: the tokenizer has {n} tokens, more than the {rows} rows of the model's embedding ({cfg_path})")
     return cfg
+
+# %% ../nbs/02_model.ipynb #632413b0
+MODEL_FILES = ['config.json', 'generation_config.json', '*.safetensors', '*.safetensors.index.json', 'pytorch_model*.bin',
+               'pytorch_model.bin.index.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json',
+               META_FILE, HASHES_FILE] # what scoring needs of a Hub repo: not training state, not other files
+
+def resolve_device(device:str|None=None)->'torch.device':
+    "`device`, or CUDA when available, else the CPU."
+    import torch
+    return torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+
+def model_folder(model, # local model folder or Hub repo id ("owner/name")
+                 revision:str|None=None, # Hub branch, tag or commit (Hub repos only)
+                 api=None, # a `huggingface_hub.HfApi` (or a stand-in with its `snapshot_download`); None: `huggingface_hub.snapshot_download`
+                )->Path:
+    "The local folder of `model`: the folder itself, or the repo's `MODEL_FILES` at `revision` from the Hub (cached)."
+    path = Path(model)
+    if path.exists():
+        if revision: raise LmeffError(f"{path} is a local folder: --revision only applies to Hub repos")
+    elif re.fullmatch(r'[\w.-]+/[\w.-]+', str(model)):
+        if api is None: from huggingface_hub import snapshot_download
+        else: snapshot_download = api.snapshot_download
+        try: path = Path(snapshot_download(str(model), revision=revision, allow_patterns=MODEL_FILES))
+        except Exception as e: # no network, unknown repo or revision, ...
+            raise LmeffError(f"{model}: no such local folder, and loading it from the Hugging Face Hub"
+                             f"{' at revision ' + revision if revision else ''} failed ({e})") from None
+    else: raise LmeffError(f"{model}: no such model folder (nor a Hub repo id 'owner/name')")
+    if not (path/'config.json').is_file(): raise LmeffError(f"{model}: not a Hugging Face model folder (no config.json)")
+    return path
+
+def load_model(model, # local model folder or Hub repo id ("owner/name")
+               revision:str|None=None, # Hub branch, tag or commit (Hub repos only)
+               device:str|None=None, # torch device (default: CUDA if available)
+               api=None, # as for `model_folder`
+              ):
+    "The causal LM in fp32 and eval mode on `device`, and the encoder of its `tokenizer.json` (`load_encoder`)."
+    from transformers import AutoModelForCausalLM
+    folder = model_folder(model, revision, api)
+    tok = load_encoder(folder)
+    check_model_folder(folder)
+    try: lm, info = AutoModelForCausalLM.from_pretrained(folder, output_loading_info=True)
+    except Exception as e: # safetensors, torch and transformers each raise their own kinds
+        raise LmeffError(f"{folder}: could not be loaded as a model ({type(e).__name__}: {(str(e).strip() or '?').splitlines()[0]})") from None
+    if wrong := {k.replace('_', ' '): sorted(map(str, v)) for k, v in info.items() if k in ('missing_keys', 'unexpected_keys', 'mismatched_keys') and v}:
+        raise LmeffError(f"{folder}: its weights do not fit its config.json ("   # transformers would fill the gaps with random weights
+                         + '; '.join(f"{k}: {', '.join(v[:3])}{', ...' if len(v) > 3 else ''}" for k, v in wrong.items()) + ")")
+    return lm.float().to(resolve_device(device)).eval(), tok

@@ -11,8 +11,8 @@ from pathlib import Path
 from .config import LmeffError
 
 # %% auto #0
-__all__ = ['META_FILE', 'HASHES_FILE', 'INIT_META_FILE', 'TRAIN_CONFIG_FILE', 'STATE_FILE', 'LOG_FILE', 'RUN_SUMMARY_FILE',
-           'RESULTS_FILE', 'PAIRS_FILE', 'FINAL', 'STALE_AFTER_S', 'RESULTS_LAYOUT', 'TRUNK_SUFFIX',
+__all__ = ['META_FILE', 'HASHES_FILE', 'CARD_FILE', 'INIT_META_FILE', 'TRAIN_CONFIG_FILE', 'STATE_FILE', 'LOG_FILE',
+           'RUN_SUMMARY_FILE', 'RESULTS_FILE', 'PAIRS_FILE', 'FINAL', 'STALE_AFTER_S', 'RESULTS_LAYOUT', 'TRUNK_SUFFIX',
            'write_file_atomic', 'open_atomic', 'write_dir_atomic', 'write_text', 'write_json', 'read_json',
            'clean_stale_temps', 'file_lock', 'hold', 'sha256_file', 'write_hashes', 'check_snapshot', 'verify_snapshot',
            'milestone_label', 'milestone_key', 'milestone_folder', 'milestone_of_folder', 'random_init_dir', 'run_dir',
@@ -21,6 +21,7 @@ __all__ = ['META_FILE', 'HASHES_FILE', 'INIT_META_FILE', 'TRAIN_CONFIG_FILE', 'S
 # %% ../nbs/00a_store.ipynb #d53e8d16
 META_FILE = 'milestone_meta.json' # what a snapshot is: a `SnapshotMeta`
 HASHES_FILE = 'hashes.json' # sha256 of every other file of a snapshot
+CARD_FILE = 'README.md' # a snapshot's model card: documentation, rewritten when the snapshot is scored or uploaded, so not hashed
 INIT_META_FILE = 'init_meta.json' # what a random initialisation is, with the hash of its weights
 TRAIN_CONFIG_FILE = 'train_config.json' # the training config, beside each schedule's state
 STATE_FILE = 'state.pt' # resumable training state of one schedule
@@ -185,7 +186,7 @@ def write_hashes(folder,
                 )->dict:
     "Record the SHA-256 of every file of `folder` in `folder/hashes.json`; return them."
     folder, known = Path(folder), known or {}
-    hashes = {p.name: known.get(p.name) or sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != HASHES_FILE}
+    hashes = {p.name: known.get(p.name) or sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name not in (HASHES_FILE, CARD_FILE)}
     write_json(folder/HASHES_FILE, hashes)
     return hashes
 
@@ -198,6 +199,7 @@ def check_snapshot(folder)->dict:
         raise LmeffError(f"{path}: not a JSON object of file names and SHA-256 hashes")
     for name, h in hashes.items():
         f = folder/name
+        if name == CARD_FILE: continue   # documentation, rewritten after scoring
         if not f.is_file(): raise LmeffError(f"{f}: missing (listed in {HASHES_FILE})")
         try: ok = sha256_file(f) == h
         except OSError as e: raise LmeffError(f"{f}: cannot be read ({e.strerror})") from None

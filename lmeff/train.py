@@ -16,7 +16,7 @@ from transformers import AutoModelForCausalLM, get_cosine_schedule_with_warmup
 from transformers.utils import logging as hf_logging
 from .config import GROUPS, LmeffError, RunConfig, TrainConfig, add_flags, milestone_steps, read_configs, steps_to_reach
 from . import store
-from .hub import HubStore
+from .hub import HubStore, write_model_card
 from .store import (FINAL, LOG_FILE, META_FILE, STATE_FILE, TRAIN_CONFIG_FILE, SnapshotMeta, file_lock, hold,
                          milestone_label, random_init_dir, snapshot_dir, trunk_dir, write_dir_atomic, write_hashes, write_json)
 from .tokens import Windows, eval_windows, load_tokens, load_tokenizer, save_tokenizer_files, tokenizer_path
@@ -38,13 +38,14 @@ def run_dir(cfg:TrainConfig)->Path:
 
 # %% ../nbs/03_train.ipynb #2370a533
 def save_snapshot(model, tokenizer_json, dest, meta:SnapshotMeta)->Path:
-    "Write an HF model folder + the data stage's tokenizer (byte for byte) + milestone_meta.json + hashes.json atomically."
+    "Write an HF model folder + the data stage's tokenizer (byte for byte) + milestone_meta.json + a model card + hashes.json atomically."
     def fill(tmp):
         model.save_pretrained(tmp, safe_serialization=True)
         save_tokenizer_files(tokenizer_json, tmp)
         hashes = write_hashes(tmp)   # each file hashed once: the metadata repeats two of them, then joins the list
         meta.weights_sha256, meta.tokenizer_sha256 = hashes['model.safetensors'], hashes['tokenizer.json']
         meta.write(tmp)
+        write_model_card(tmp, meta)   # README.md: documentation, not hashed (BLiMP scoring adds its accuracy later)
         write_hashes(tmp, known=hashes)
     return write_dir_atomic(dest, fill)
 

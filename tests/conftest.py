@@ -19,3 +19,9 @@ def run_cli(*args, cwd=None, env=None, timeout=600):
     exe = Path(sys.executable).with_name('lmeff')
     cmd = [str(exe)] if exe.exists() else [sys.executable, '-m', 'lmeff.cli']
     return subprocess.run(cmd + [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+@pytest.fixture(autouse=True)
+def _no_waits_between_upload_attempts(monkeypatch):
+    "A failed Hub upload is tried again at once in tests (lmeff waits seconds to minutes between attempts)."
+    import lmeff.hub
+    monkeypatch.setattr(lmeff.hub, 'RETRY_WAITS', (0, 0, 0))

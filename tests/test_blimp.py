@@ -1,5 +1,6 @@
 "BLiMP scoring: exact against the model's own logits, batch-invariant, lm-eval-style results with provenance, run-level scoring, errors."
 import json, math, shutil
+from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from lmeff.config import LmeffError
 from lmeff.tokens import load_encoder
@@ -255,6 +256,18 @@ def test_score_run_layout_skip_and_force(tmp_path, toy_model):
     assert [s['status'] for s in score_run(run, results, tmp_path/'same-pairs-elsewhere', progress=False)] == ['skipped']*3
     assert [s['status'] for s in score_run(run, results, blimp, force=True, progress=False)] == ['scored']*3
     assert first.stat().st_mtime_ns != stamp
+
+def test_scoring_a_run_puts_the_accuracy_on_each_model_card(tmp_path, toy_model):
+    "After scoring, each snapshot's README.md card carries its BLiMP accuracy; the snapshot still verifies (the card is not hashed)."
+    from huggingface_hub import ModelCard
+    from lmeff.store import verify_snapshot
+    run, blimp = make_run(tmp_path, toy_model), write_toy(tmp_path/'blimp')
+    done = score_run(run, tmp_path/'results', blimp, progress=False)
+    for s in done:
+        card = ModelCard.load(Path(s['snapshot'])/'README.md')
+        assert card.data.eval_results[0].metric_value == round(s['acc'], 6) and f"**{s['acc']:.4f}**" in card.text
+        assert verify_snapshot(s['snapshot'])
+    assert [s['status'] for s in score_run(run, tmp_path/'results', blimp, progress=False)] == ['skipped']*3   # and it stays done
 
 def test_results_of_other_weights_or_pairs_are_redone(tmp_path, toy_model, capsys):
     "Results already in the layout are kept only when they were made from this snapshot's weights and tokenizer and these pairs."

@@ -20,9 +20,10 @@ def dist(tmp_path_factory):
 def test_sdist_and_wheel_hold_what_an_install_needs(dist):
     sdist, wheel = dist
     names = {n.split('/', 1)[1] for n in tarfile.open(sdist).getnames() if '/' in n}
-    assert {'settings.ini', 'README.md', 'LICENSE', 'setup.py', 'lmeff/run_config.ipynb', 'lmeff/cli.py'} <= names
+    assert {'settings.ini', 'README.md', 'LICENSE', 'setup.py', 'lmeff/run_config.ipynb', 'lmeff/paper_configs.csv', 'lmeff/cli.py'} <= names
     names = zipfile.ZipFile(wheel).namelist()
     assert 'lmeff/run_config.ipynb' in names and any(n.endswith('licenses/LICENSE') for n in names)
+    assert 'lmeff/paper_configs.csv' in names   # the study's grid, for `lmeff paper`
     meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith('.dist-info/METADATA'))).decode()
     assert 'Classifier: Development Status :: 3 - Alpha' in meta
     assert '](https://raw.githubusercontent.com/lmeff/lmeff/main/docs/images/' in meta   # images show on a package index page
