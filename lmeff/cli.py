@@ -22,11 +22,33 @@ def _add_check(sub):
     p.add_argument('--use-row-batch', action='store_true', help="use each row's batch_size/grad_accum instead of the per-size defaults")
     p.add_argument('--world-size', type=int, default=1, help='data-parallel processes (GPUs) the runs will use (default: 1)')
     p.add_argument('--decay-fraction', type=float, default=0.2, metavar='F', help="wsd: share of each anchor's tokens spent decaying (default: 0.2)")
+    e = p.add_argument_group('--estimate: what the study will cost, before it runs')
+    e.add_argument('--estimate', action='store_true', help='per row and in total: tokens, steps, snapshots, disk, GPU-hours')
+    e.add_argument('--seeds', type=int, default=1, metavar='N', help='seeds per row (default: 1)')
+    e.add_argument('--schedule', choices=('cosine', 'wsd'), default='cosine', help="anchor runs' schedule (default: cosine)")
+    e.add_argument('--throughput', metavar='TOK_S|CSV', help='tokens/s per GPU, or a bench_gpu.csv (benchmarks/bench_gpu.py) with one per size')
     return p
+
+def _estimate(runs, args):
+    from lmeff.schedule import estimate, read_throughput
+    rate, anchored = read_throughput(args.throughput), {(rc.dataset, rc.model_config, rc.tokenizer_vocab_size) for rc in runs if not rc.full_run}
+    gb, total = lambda b: f"{b / 1e9:,.1f} GB", dict(tokens=0, steps=0, snapshots=0, snapshot_bytes=0, state_bytes=0, gpu_hours=0.0)
+    print(f"estimate: {args.seeds} seed(s) per row, {args.schedule} anchor runs, world size {args.world_size}"
+          + (f", {args.throughput} tokens/s" if rate else ' (give --throughput for GPU-hours)'))
+    for rc in runs:
+        e = estimate(rc, args.world_size, args.schedule, args.decay_fraction, paired=(rc.dataset, rc.model_config, rc.tokenizer_vocab_size) in anchored,
+                     throughput=rate)
+        hours = f"{e['gpu_hours'] * args.seeds:,.1f} GPU-h" if e['gpu_hours'] is not None else 'GPU-h: no throughput for ' + rc.model_config
+        print(f"row {rc.row}: {'≥ ' if e['at_least'] else ''}{fmt_tokens(e['tokens'] * args.seeds)} tokens, {e['steps'] * args.seeds:,} steps, "
+              f"{e['snapshots'] * args.seeds} snapshots ({gb(e['snapshot_bytes'] * args.seeds)}), resumable states at most {gb(e['state_bytes'])} at a time, {hours}")
+        for k in total: total[k] += (e[k] or 0) * (args.seeds if k != 'state_bytes' else 1)
+    print(f"total: {fmt_tokens(total['tokens'])} tokens, {total['steps']:,} steps, {total['snapshots']:,} snapshots ({gb(total['snapshot_bytes'])}), "
+          f"resumable states up to {gb(total['state_bytes'])} if every run ran at once" + (f", {total['gpu_hours']:,.0f} GPU-h" if rate else '')
+          + ('; full runs counted up to the last milestone (early stopping decides)' if any(rc.full_run for rc in runs) else ''))
 
 def cmd_check(args)->int:
     from lmeff.schedule import planned_steps, token_budget
-    at_least(args.world_size, 1, '--world-size')
+    at_least(args.world_size, 1, '--world-size'); at_least(args.seeds, 1, '--seeds')
     if not 0 < args.decay_fraction <= 1: raise LmeffError(f"--decay-fraction must be in (0, 1], got {args.decay_fraction}")
     runs = read_configs(args.configs, use_row_batch=args.use_row_batch)
     total = {'cosine': 0, 'wsd': 0}
@@ -34,7 +56,8 @@ def cmd_check(args)->int:
         print(describe(rc, world_size=args.world_size))
         print('    ' + token_budget(rc, args.world_size, args.decay_fraction))
         for k in total: total[k] += (planned_steps(rc, rc.tokens_per_step(args.world_size), k, args.decay_fraction) or 0) * rc.tokens_per_step(args.world_size)
-    if total['cosine']:
+    if args.estimate: _estimate(runs, args)
+    elif total['cosine']:
         print(f"anchor runs in total, per seed: cosine {fmt_tokens(total['cosine'])}, wsd {fmt_tokens(total['wsd'])} "
               f"({total['wsd'] / total['cosine']:.2f}x); full runs: until early stopping")
     print(f"{args.configs}: {len(runs)} row(s) OK")

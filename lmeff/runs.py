@@ -8,13 +8,13 @@ import json
 from pathlib import Path
 import pandas as pd
 from .config import LmeffError, RunConfig, COLUMNS, parse_row
-from .store import RESULTS_FILE, RUN_SUMMARY_FILE, file_lock, results_dir, write_text
+from .store import LOG_FILE, RESULTS_FILE, RUN_SUMMARY_FILE, file_lock, results_dir, write_text
 from .data import DataError
 from .tokens import prepare, load_tokens
 
 # %% auto #0
 __all__ = ['RESULTS', 'ANALYSIS', 'SUMMARY_CSV', 'SUMMARY_JSON', 'run_parameters', 'row_config', 'ensure_data', 'configure_run',
-           'benchmarks', 'run_summary', 'plot_run']
+           'benchmarks', 'run_summary', 'plot_run', 'environment', 'run_progress', 'plot_losses', 'track_scores']
 
 # %% ../nbs/05c_runs.ipynb #75dd8348
 RESULTS = {'synthetic': 'results-synthetic', 'blimp': 'results'} # benchmark -> results folder under OUT
@@ -131,3 +131,57 @@ def plot_run(summary:pd.DataFrame, # `run_summary` output
     return Figure(style(alt.Chart(d).mark_line(point=True).encode(x=tokens_axis(d['tokens_m']), y=alt.Y('accuracy:Q', scale=alt.Scale(zero=False)),
         **series('benchmark:N', 'minimal pairs', sorted(d['benchmark'].unique())), tooltip=['milestone', alt.Tooltip('tokens_seen:Q', title='tokens seen', format=','), 'benchmark',
                                                            alt.Tooltip('accuracy:Q', format='.3f')]).properties(width=360, height=200, title=title)))
+
+# %% ../nbs/05c_runs.ipynb #f42eb46a
+def environment(device:str='auto')->str:
+    "One line: lmeff, torch (and its CUDA), transformers and tokenizers versions, and the device training will use."
+    import torch, transformers, tokenizers, lmeff
+    cuda = torch.cuda.is_available() and device != 'cpu'
+    where = f"{torch.cuda.get_device_name(0)} ({torch.cuda.device_count()} GPU(s))" if cuda else 'CPU'
+    return (f"lmeff {lmeff.__version__}, torch {torch.__version__} (CUDA {torch.version.cuda or 'none'}), transformers {transformers.__version__}, "
+            f"tokenizers {tokenizers.__version__}; device: {where}")
+
+def _logs(run_dir)->list[Path]:
+    run_dir = Path(run_dir)
+    return [p for p in [run_dir/LOG_FILE, *sorted(run_dir.glob(f'*/{LOG_FILE}'))] if p.is_file()]
+
+def _last_row(log:Path)->dict|None:
+    with open(log, 'rb') as f:
+        f.seek(max(0, f.seek(0, 2) - 4096))
+        for line in reversed(f.read().decode('utf-8', 'replace').splitlines()):
+            try: return json.loads(line)
+            except json.JSONDecodeError: continue
+    return None
+
+def run_progress(run_dir)->str|None:
+    "Where a run's training is: the schedule training now (its log written last), its step, tokens, losses and tokens/s; None before any step."
+    logs = sorted(_logs(run_dir), key=lambda p: p.stat().st_mtime)
+    r = _last_row(logs[-1]) if logs else None
+    if r is None: return None
+    name = logs[-1].parent.name if logs[-1].parent != Path(run_dir) else 'full run'
+    ev = f", eval {r['eval_loss']:.3f}" if r.get('eval_loss') is not None else ''
+    return (f"{name} step {r['step']:,} ({r['tokens_seen'] / 1e6:,.2f}M tokens), loss {r['train_loss']:.3f}{ev}"
+            + (f", {r['tokens_per_s']:,.0f} tok/s" if r.get('tokens_per_s') else '') + f"; {len(logs)} schedule(s) started")
+
+def plot_losses(run_dir, title:str=''):
+    "Train (and eval) loss by tokens seen, a line per schedule of the run, as a `Figure` (None before any step)."
+    import altair as alt
+    from lmeff.figures import Figure, series, style
+    rows = [dict(schedule=p.parent.name if p.parent != Path(run_dir) else 'full run', tokens=r['tokens_seen'], loss=r[k], kind=k.replace('_loss', ''))
+            for p in _logs(run_dir) for r in map(json.loads, p.read_text().splitlines()) for k in ('train_loss', 'eval_loss') if r.get(k) is not None]
+    if not rows: return None
+    d = pd.DataFrame(rows)
+    return Figure(style(alt.Chart(d).mark_line().encode(x=alt.X('tokens:Q', title='tokens seen', axis=alt.Axis(format='~s')),
+        y=alt.Y('loss:Q', title='loss (nats per token)', scale=alt.Scale(zero=False)), **series('schedule:N', 'schedule', sorted(d['schedule'].unique())),
+        ).properties(width=360, height=160).facet(row=alt.Row('kind:N', title=None)).properties(title=title)))
+
+def track_scores(run_dir, results:dict, report_to:str|None=None):
+    "Send each snapshot's accuracy on each benchmark (benchmark -> results root) to the run's trackers, at its optimizer step."
+    from lmeff.blimp import run_snapshots
+    from lmeff.track import log_scores
+    for name, root in results.items():
+        scores = []
+        for _, meta in run_snapshots(run_dir):
+            p = results_dir(root, meta)/RESULTS_FILE
+            if p.is_file(): scores.append(dict(global_step=meta.global_step, acc=json.loads(p.read_text())['results']['blimp']['acc,none']))
+        log_scores(run_dir, scores, report_to, benchmark=name)

@@ -8,12 +8,12 @@ import math
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from .config import RunConfig, TrainConfig, fmt_tokens, steps_to_reach
+from .config import MILESTONES, LmeffError, RunConfig, TrainConfig, fmt_tokens, steps_to_reach
 from .store import FINAL, LOG_FILE, anchor_run_dir, snapshot_dir, trunk_dir
 
 # %% auto #0
 __all__ = ['wsd_factor', 'wsd_lambda', 'branch_step', 'Schedule', 'plan_schedules', 'planned_steps', 'token_budget',
-           'logged_steps']
+           'logged_steps', 'read_throughput', 'estimate']
 
 # %% ../nbs/02b_schedule.ipynb #97b766df
 def wsd_factor(step:int, # 0-based optimizer step
@@ -103,3 +103,36 @@ def logged_steps(run, # a run folder
         if not (f/LOG_FILE).is_file(): continue
         n += sum(1 for line in (f/LOG_FILE).read_text().splitlines() if line.strip())
     return n
+
+# %% ../nbs/02b_schedule.ipynb #98e3f180
+def read_throughput(value)->dict|float|None:
+    "Tokens/s: a number, or model size -> tokens/s of lmeff's path in a `bench_gpu.csv`; None when not given."
+    if value is None: return None
+    try: return float(value)
+    except ValueError: pass
+    import csv
+    p = Path(value)
+    if not p.is_file(): raise LmeffError(f"--throughput {value}: neither tokens/s nor a bench_gpu.csv file")
+    rows = [r for r in csv.DictReader(p.read_text().splitlines()) if r.get('method') == 'lmeff' and r.get('tokens_per_s')]
+    if not rows: raise LmeffError(f"{p}: no rows with method 'lmeff' and tokens_per_s (a bench_gpu.csv from benchmarks/bench_gpu.py)")
+    return {r['size']: float(r['tokens_per_s']) for r in rows}
+
+def estimate(rc:RunConfig, world_size:int=1, schedule:str='cosine', decay_fraction:float=0.2,
+             milestones=MILESTONES, # the snapshot points of the runs
+             paired:bool=False, # a full row whose anchor rows give the milestones (a sweep trains it with none of its own)
+             throughput=None, # tokens/s (a number, or size -> tokens/s)
+            )->dict:
+    "Per seed: tokens, optimizer steps, snapshots, their disk, the peak disk of resumable states, and GPU-hours (None without a throughput)."
+    tps, n = rc.tokens_per_step(world_size), rc.n_params
+    snap_bytes, state_bytes = 4 * n + 64 * rc.tokenizer_vocab_size, 12 * n   # fp32 safetensors + tokenizer.json; weights + AdamW moments
+    if rc.full_run:   # early stopping decides: at least up to the last milestone (the reference counts its patience from 2B)
+        steps, snaps, live = steps_to_reach(max(milestones, default=2000), tps), (0 if paired else len(milestones)) + 1, 1
+    else:
+        steps = planned_steps(rc, tps, schedule, decay_fraction)
+        if schedule == 'cosine': snaps, live = sum(1 + sum(m < a for m in milestones) for a in rc.anchors), 1
+        else:
+            trunk_end = max(branch_step(steps_to_reach(a, tps), decay_fraction) for a in rc.anchors)
+            snaps, live = len(rc.anchors) + sum(steps_to_reach(m, tps) <= trunk_end for m in milestones), 2
+    rate = throughput.get(rc.model_config) if isinstance(throughput, dict) else throughput
+    return dict(tokens=steps * tps, steps=steps, at_least=rc.full_run, snapshots=snaps, snapshot_bytes=snaps * snap_bytes,
+                state_bytes=live * state_bytes, gpu_hours=steps * tps / rate / 3600 if rate else None)

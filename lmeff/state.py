@@ -73,10 +73,11 @@ def _digest(*state_dicts)->str:
     return h.hexdigest()
 
 def save_schedule(path:Path, key:dict, model, opt, sched, device, state:ScheduleState, done:bool=False, summary:dict|None=None):
-    "Write the resumable state of a schedule (atomically)."
+    "Write the resumable state of a schedule (atomically); a finished schedule keeps only its key and summary: nothing resumes it."
+    if done: return save_state(path, key=key, **asdict(state), done=True, summary=summary)   # not 3x the weights per finished anchor
     weights, optim = model.state_dict(), opt.state_dict()
     save_state(path, key=key, model=weights, optimizer=optim, scheduler=sched.state_dict(), digest=_digest(weights, optim),
-               rng=_rng_state(device), **asdict(state), done=done, summary=summary)
+               rng=_rng_state(device), **asdict(state), done=False, summary=summary)
 
 def read_log(log:Path)->list[dict]:
     "The rows of a training log; a last line cut by a kill is dropped."

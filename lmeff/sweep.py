@@ -4,7 +4,8 @@
 
 # %% ../nbs/06_sweep.ipynb #46002760
 from __future__ import annotations
-import json, os, time
+import json, os, threading, time
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -14,7 +15,7 @@ from tqdm.auto import tqdm
 from .config import LmeffError, read_configs
 from .store import FINAL, milestone_label, RESULTS_FILE, RUN_SUMMARY_FILE, read_json, write_json, write_text
 from .train import TrainConfig, run_dir
-from .runs import ANALYSIS, RESULTS, SUMMARY_CSV, SUMMARY_JSON, run_parameters
+from .runs import ANALYSIS, RESULTS, SUMMARY_CSV, SUMMARY_JSON, run_parameters, run_progress
 
 # %% auto #0
 __all__ = ['Run', 'parse_seeds', 'parse_assignments', 'plan', 'run_notebook', 'check_notebook', 'failure_reason', 'execute_run',
@@ -95,6 +96,12 @@ def plan(configs, # configs.csv
     owned = sorted(set(train_options) & _SWEEP_OWNED)   # any other name `TrainConfig.from_row` checks below
     if owned: raise LmeffError(f"--train-option: {', '.join(owned)} cannot be set per sweep: the rows and the sweep's own options set it")
     if blimp_dir is not None and not Path(blimp_dir).is_dir(): raise LmeffError(f"--blimp-dir {blimp_dir}: no such folder")
+    if downstream.get('downstream_tasks'):   # task names and fine-tuning options: checked now, not in each run's last step
+        from lmeff.downstream import FinetuneConfig, parse_tasks
+        downstream['downstream_tasks'] = parse_tasks(downstream['downstream_tasks'])
+        try: FinetuneConfig(**downstream.get('finetune_options') or {})
+        except TypeError as e: raise LmeffError(f"--finetune-option: {e}") from None
+        if downstream.get('glue_dir') and not Path(downstream['glue_dir']).is_dir(): raise LmeffError(f"--glue-dir {downstream['glue_dir']}: no such folder")
     runs, owner = [], {}
     anchored = {(rc.dataset, rc.model_config, rc.tokenizer_vocab_size) for rc in rows if not rc.full_run}
     for rc in rows:
@@ -214,6 +221,20 @@ def analyze_results(out, progress:bool=True, **kw)->dict:
             except LmeffError as e: done[name] = f"error: {e}"
     return done
 
+@contextmanager
+def _watching(todo:list[Run], rows:list[dict], bar, every:float):
+    "Every `every` seconds, a line per run that has started and not finished: where its training is (`lmeff.runs.run_progress`)."
+    stop = threading.Event()
+    def watch():
+        while not stop.wait(every):
+            done = {r['run_id'] for r in rows}
+            for r in todo:
+                if r.run_id not in done and r.record.exists() and (where := run_progress(r.run_dir)): bar.write(f"  {r.run_id}: {where}")
+    t = threading.Thread(target=watch, daemon=True)
+    if every > 0: t.start()
+    try: yield
+    finally: stop.set()
+
 def sweep(configs, # configs.csv
           seeds=(0,), # random seeds
           out='sweep', # output root
@@ -225,6 +246,7 @@ def sweep(configs, # configs.csv
           analysis:bool=True, # analyse the results at the end
           progress:bool=True,
           gpus_per_run:float=1, # GPUs per Ray task: a fraction 0 < F <= 1 shares a GPU, or a whole number
+          watch:float=60, # seconds between lines on each running run's progress (0: none)
           **plan_kw, # `plan` options: use_row_batch, sources, data_options, train_options, blimp_dir, torch_threads
          )->pd.DataFrame:
     "Execute every row × seed of `configs` as a papermill run; return the summary table."
@@ -240,7 +262,7 @@ def sweep(configs, # configs.csv
                                       seconds=read_json(r.marker)['seconds'], notebook=str(r.record)))
         else: todo.append(r)
     results = _local(todo, notebook, max_parallel or 1) if executor == 'local' else _ray(todo, notebook, max_parallel, ray_address, gpus_per_run)
-    with tqdm(total=len(todo), desc='sweep', unit='run', disable=not progress or not todo) as bar:
+    with tqdm(total=len(todo), desc='sweep', unit='run', disable=not progress or not todo) as bar, _watching(todo, rows, bar, watch if progress else 0):
         for res in results:
             rows.append(res); bar.update(1)
             bar.write(f"{res['run_id']}: {res['status']} ({res['seconds']}s){' ' + res['reason'] if res['reason'] else ''}")
@@ -289,6 +311,10 @@ def add_cli(sub):
                                                                                  'milestones=[25,50] (repeatable)')
     p.add_argument('--use-row-batch', action='store_true', help="use each row's batch_size/grad_accum instead of the per-size defaults")
     p.add_argument('--threads', type=int, default=0, metavar='N', help='torch CPU threads per run (default: torch decides)')
+    p.add_argument('--downstream', metavar='TASK,TASK', help='also fine-tune every snapshot on these (Super)GLUE tasks, e.g. sst2,rte (lmeff finetune)')
+    p.add_argument('--glue-dir', metavar='PATH', help='local GLUE data for --downstream (default: the Hub)')
+    p.add_argument('--finetune-option', action='append', metavar='KEY=VALUE', help='fine-tuning setting, e.g. max_train_examples=1000 (repeatable)')
+    p.add_argument('--watch', type=float, default=60, metavar='SECONDS', help="print each running run's progress this often (0: never; default: 60)")
     p.add_argument('--notebook', metavar='PATH', help='run notebook to execute (default: the run_config.ipynb installed with lmeff)')
     p.add_argument('--no-analysis', action='store_true', help='skip the analysis at the end')
     p.set_defaults(func=cmd_sweep)
@@ -299,6 +325,8 @@ def cmd_sweep(args)->int:
     s = sweep(args.configs, parse_seeds(args.seeds), args.out, args.data_dir, args.executor, args.max_parallel, args.ray_address,
               args.notebook, analysis=not args.no_analysis, use_row_batch=args.use_row_batch, sources={k: str(v) for k, v in sources.items()},
               data_options=parse_assignments(args.prep, '--prep', keyed=True), train_options=parse_assignments(args.train_option, '--train-option'),
-              blimp_dir=args.blimp_dir, torch_threads=args.threads, gpus_per_run=args.gpus_per_run)
+              blimp_dir=args.blimp_dir, torch_threads=args.threads, gpus_per_run=args.gpus_per_run, watch=args.watch,
+              downstream_tasks=args.downstream.split(',') if args.downstream else [], glue_dir=args.glue_dir,
+              finetune_options=parse_assignments(args.finetune_option, '--finetune-option'))
     print_summary(s, args.out)
     return exit_status(s)

@@ -177,3 +177,34 @@ def test_trunk_checkpoints_are_scored_apart_from_anchor_results(data, tmp_path):
     assert (cfg_json['schedule'], cfg_json['trunk']) == ('wsd', True)
     assert sorted(gather(results, progress=False).overall['milestone']) == ['0.004', '0.008']   # anchor results only
     assert sorted(gather(results/'blimp-trunk', progress=False).overall['milestone']) == ['0.002', '0.006']
+
+def test_check_estimate(tmp_path):
+    csv = tmp_path/'configs.csv'
+    csv.write_text('model_config,dataset,epochs,batch_size,grad_accum,seq_length,anchors,tokenizer_vocab_size\n'
+                   f'20m,tinystories,5,64,1,256,"{json.dumps(list(MILESTONES))}",8000\n20m,tinystories,5,64,1,256,[-1],8000\n'
+                   '60m,tinystories,5,64,1,256,[-1],8000\n')
+    bench = tmp_path/'bench_gpu.csv'
+    bench.write_text('size,vocab,method,batch,split,steps,tokens_per_s,ratio,mfu,peak_gib,compile_s,pairs_per_s,same_decisions\n'
+                     '20m,50257,lmeff,64x1x256,1,100,2000000,1.2,0.4,10,30,,\n20m,50257,reference,64x1x256,1,100,1600000,1.0,0.3,12,30,,\n')
+    r = run_cli('check', csv, '--estimate', '--seeds', '3', '--throughput', bench)
+    assert r.returncode == 0, r.stderr
+    rows = [l for l in r.stdout.splitlines() if l.startswith('row ') and 'tokens,' in l]
+    assert rows[0].startswith('row 1: 27.75B tokens,') and '234 snapshots' in rows[0]                  # 3 x (12 anchors + 66 passed milestones)
+    assert f"{3 * 564580 * 16384 / 2e6 / 3600:,.1f} GPU-h" in rows[0]                       # at the lmeff row's 2M tokens/s
+    assert rows[1].startswith('row 2: ≥ 6B tokens') and '3 snapshots' in rows[1]                          # paired: only its final
+    assert 'GPU-h: no throughput for 60m' in rows[2] and rows[2].count('39 snapshots') == 1                 # unpaired: 12 milestones + final
+    w = run_cli('check', csv, '--estimate', '--schedule', 'wsd', '--throughput', '1e6')
+    assert 'row 1: 3.45B tokens' in w.stdout and '22 snapshots' in w.stdout
+    bad = run_cli('check', csv, '--estimate', '--throughput', tmp_path/'none.csv')
+    assert bad.returncode == 2 and 'neither tokens/s nor a bench_gpu.csv file' in bad.stderr
+
+def test_finished_schedules_keep_no_weights(data, tmp_path):
+    import torch
+    res = train(cfg(data, tmp_path, schedule='cosine'))
+    top = Path(res['run_dir'])
+    for a in ('0.004', '0.008'):
+        st = torch.load(top/f'anchor-{a}M'/'state.pt', weights_only=False)
+        assert st['done'] and 'model' not in st and 'optimizer' not in st and st['summary']['anchor'] == float(a)
+    w = train(cfg(data, tmp_path/'w'))
+    assert 'model' in torch.load(Path(w['run_dir'])/'trunk'/'state.pt', weights_only=False)           # the trunk: a later anchor extends it
+    assert all('model' not in torch.load(p, weights_only=False) for p in Path(w['run_dir']).glob('anchor-*/state.pt'))

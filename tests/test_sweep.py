@@ -54,6 +54,10 @@ def test_sweep_isolation_records_and_resume(tmp_path, capsys):
     src = injected(out/'runs'/f'{good}.ipynb')
     assert f'run_id = "{good}"' in src and 'seed = 0' in src and 'anchors = [0.004, 0.008]' in src and "'words': 15000" in src.replace('"', "'")
     assert (out/'runs'/f'{good}.done.json').exists() and not (out/'runs'/f'{bad}.done.json').exists()
+    record = nbformat.read(out/'runs'/f'{good}.ipynb', as_version=4)   # the lab record: software and device, loss curves, learning curve
+    texts = ''.join(o.get('text', '') for c in record.cells if c.cell_type == 'code' for o in c.outputs)
+    assert 'torch 2.' in texts and 'transformers ' in texts and 'device: CPU' in texts and 'tracking:' in texts
+    assert sum('image/png' in o.get('data', {}) for c in record.cells if c.cell_type == 'code' for o in c.outputs) >= 2
     run_dir = out/'models'/'synthetic'/'llama-tiny'/'tokenizer-300-seed-0'
     assert {'milestone-0.004M', 'milestone-0.008M', 'final'} <= {p.name for p in run_dir.iterdir()}
     summary = pd.read_csv(run_dir/'run_summary.csv', dtype={'milestone': str})
@@ -185,4 +189,29 @@ def test_gpus_per_run_invalid_exit_2(tmp_path, capsys, value):
         assert main(['sweep', str(ok), '--out', str(tmp_path/'out'), '--executor', 'ray', '--gpus-per-run', value]) == 2
     err = capsys.readouterr().err
     assert ('invalid float value' if value == 'x' else f"--gpus-per-run must be a fraction in (0, 1] or a whole number, got {float(value):g}") in err
+    assert not (tmp_path/'out'/'runs').exists()
+
+
+def test_sweep_shows_each_running_runs_progress(tmp_path):
+    "While runs execute, a line per started, unfinished run says where its training is."
+    import time
+    from lmeff.sweep import plan, _watching
+    (tmp_path/'c.csv').write_text(HDR + TINY + FULL)
+    runs = plan(tmp_path/'c.csv', [0], tmp_path/'out', tmp_path/'data')
+    for r in runs: r.record.parent.mkdir(parents=True, exist_ok=True); r.record.write_text('{}')   # both started
+    log = tmp_path/'out'/'models'/'synthetic'/'llama-tiny'/'tokenizer-300-seed-0'/'anchor-0.008M'/'train_log.jsonl'
+    log.parent.mkdir(parents=True); log.write_text(json.dumps(dict(step=12, tokens_seen=6144, train_loss=3.5, eval_loss=3.6, tokens_per_s=9000.0)) + '\n')
+    lines = []
+    class Bar:
+        def write(self, s): lines.append(s)
+    rows = [dict(run_id=runs[1].run_id)]   # the full run has finished: not shown
+    with _watching(runs, rows, Bar(), 0.05): time.sleep(0.3)
+    assert lines and set(lines) == {f"  {runs[0].run_id}: anchor-0.008M step 12 (0.01M tokens), loss 3.500, eval 3.600, 9,000 tok/s; 1 schedule(s) started"}
+
+def test_downstream_options_checked_before_any_run(tmp_path, capsys):
+    (tmp_path/'c.csv').write_text(HDR + TINY)
+    base = ['sweep', str(tmp_path/'c.csv'), '--out', str(tmp_path/'out'), '--data-dir', str(tmp_path/'data')]
+    assert main(base + ['--downstream', 'sst2,nosuchtask']) == 2 and "unknown task 'nosuchtask'" in capsys.readouterr().err
+    assert main(base + ['--downstream', 'sst2', '--finetune-option', 'learning_rat=1']) == 2 and 'learning_rat' in capsys.readouterr().err
+    assert main(base + ['--downstream', 'sst2', '--glue-dir', str(tmp_path/'none')]) == 2 and 'no such folder' in capsys.readouterr().err
     assert not (tmp_path/'out'/'runs').exists()
