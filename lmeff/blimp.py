@@ -25,8 +25,8 @@ from .tokens import SPECIAL_TOKENS, encode_texts, load_encoder, tokenizer_file
 __all__ = ['BLIMP_HUB', 'PAIR_COLUMNS', 'read_blimp_file', 'load_blimp', 'encode_sentences', 'length_batches', 'token_logprobs_',
            'default_batch_size', 'sentence_logprobs', 'score_model', 'compare_scores', 'stderr', 'blimp_results',
            'write_results', 'load_pair_logprobs', 'run_snapshots', 'pairs_sha256', 'model_sha256', 'provenance',
-           'score_model_to', 'score_run', 'score_revisions', 'add_cli', 'cmd_blimp', 'MODEL_FILES', 'resolve_device',
-           'model_folder', 'load_model']
+           'score_model_to', 'redo_reason', 'score_run', 'score_revisions', 'add_cli', 'cmd_blimp', 'MODEL_FILES',
+           'resolve_device', 'model_folder', 'load_model']
 
 # %% ../nbs/04_blimp.ipynb #77674199
 BLIMP_HUB = 'nyu-mll/blimp'
@@ -297,14 +297,17 @@ def score_model_to(model, # local folder or Hub repo id
 
 _MADE_FROM = {'weights_sha256': 'other weights', 'tokenizer_sha256': 'another tokenizer', 'blimp_sha256': 'other BLiMP data'}
 
-def _redo(path:Path, current:dict)->str|None:
-    "Why the results at `path` must be made again for `current` (hashes as in `provenance`; '' when there are none); None to keep them."
+def redo_reason(path:Path, current:dict, # what the results would be made from now (the `config` keys of `made_from`)
+                made_from:dict=_MADE_FROM, # config key -> what it stands for, in the reason
+                older:str|None="the results there record no weights, tokenizer or BLiMP hashes (an older lmeff)", # the reason when keys are missing (None: they differ)
+               )->str|None:
+    "Why the results at `path` must be made again for `current`; '' when there are none; None to keep them (also `lmeff finetune`'s)."
     if not path.is_file(): return ''
     cfg = read_json(path)
     cfg = cfg.get('config') if isinstance(cfg, dict) else None
     if not isinstance(cfg, dict): return f"the {path.name} there is not valid lmeff results JSON"
-    if any(k not in cfg for k in _MADE_FROM): return "the results there record no weights, tokenizer or BLiMP hashes (an older lmeff)"
-    other = [what for k, what in _MADE_FROM.items() if cfg[k] != current[k]]
+    if older and any(k not in cfg for k in made_from): return older
+    other = [what for k, what in made_from.items() if cfg.get(k) != current[k]]
     return f"the results there were made from {' and '.join(other)}" if other else None
 
 def score_run(run_dir, # one `.../tokenizer-{V}-seed-{S}` folder of the training stage
@@ -326,7 +329,7 @@ def _score_run(snaps, hashes, results_root, blimp_dir, force, batch_size, dtype,
     pairs = load_blimp(blimp_dir)
     blimp_sha = pairs_sha256(pairs)
     dest = lambda m: results_dir(results_root, m)/RESULTS_FILE
-    plan = [(p, m, '' if force else _redo(dest(m), {**model_sha256(p, hashes[p]), 'blimp_sha256': blimp_sha})) for p, m in snaps]
+    plan = [(p, m, '' if force else redo_reason(dest(m), {**model_sha256(p, hashes[p]), 'blimp_sha256': blimp_sha})) for p, m in snaps]
     summary = [dict(snapshot=str(p), milestone=m.milestone, results=str(dest(m)), status='skipped', note=None) for p, m, why in plan if why is None]
     todo = [(p, m, why) for p, m, why in plan if why is not None]
     extra = dict(blimp=str(blimp_dir) if blimp_dir is not None else BLIMP_HUB)

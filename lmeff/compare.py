@@ -8,7 +8,7 @@ import math, time
 from pathlib import Path
 import pandas as pd
 from scipy.stats import spearmanr
-from .config import LmeffError, fmt_tokens, read_configs
+from .config import LmeffError, TrainConfig, fmt_tokens, read_configs
 from .schedule import logged_steps, planned_steps
 from .store import FINAL, write_json, write_text
 from .analysis import RUN, early_prediction, earliest_milestone, load_results, natural_key, numeric_milestones
@@ -54,7 +54,7 @@ def _anchor_rows(configs:Path, dest:Path)->Path:
 
 def _accounting(sweep_out:Path, configs:Path, seeds, schedule:str, decay_fraction:float)->dict:
     "Tokens planned and trained (from the logs) and seconds of a sweep's anchor runs."
-    from lmeff.train import TrainConfig, run_dir
+    from lmeff.train import run_dir   # the training stage's folder of a config
     summary = pd.read_csv(sweep_out/SUMMARY_CSV)
     planned = trained = 0
     for rc in read_configs(configs):

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import lmeff
 from .config import LmeffError
-from .store import META_FILE, HASHES_FILE, SnapshotMeta, check_snapshot, file_lock, read_json, results_dir, write_json
+from .store import META_FILE, HASHES_FILE, SnapshotMeta, check_snapshot, file_lock, results_dir, write_json
 from .model import check_model_folder
 from .tokens import BOS_ID, EOS_ID, PAD_ID, encode_texts, load_encoder
-from .blimp import model_folder, model_sha256, resolve_device, run_snapshots
+from .blimp import model_folder, model_sha256, redo_reason, resolve_device, run_snapshots
 
 # %% auto #0
 __all__ = ['GLUE_HUB', 'SUPER_GLUE_HUB', 'GLUE', 'GLUE_TASKS', 'BABYLM_SOURCE', 'GlueTask', 'glue_task', 'parse_tasks',
@@ -311,13 +311,8 @@ def task_score(results:dict, where='results')->float:
 _MADE_FROM = {'weights_sha256': 'other weights', 'tokenizer_sha256': 'another tokenizer', 'data_sha256': 'other examples', 'hparams': 'other hyper-parameters'}
 
 def _redo(path:Path, current:dict)->str|None:
-    "Why the results at `path` must be made again for `current`; '' when there are none; None to keep them."
-    if not path.is_file(): return ''
-    cfg = read_json(path)
-    cfg = cfg.get('config') if isinstance(cfg, dict) else None
-    if not isinstance(cfg, dict): return f"the {path.name} there is not valid lmeff results JSON"
-    other = [what for k, what in _MADE_FROM.items() if cfg.get(k) != current[k]]
-    return f"the results there were made from {' and '.join(other)}" if other else None
+    "Why the results at `path` must be made again for `current` (`lmeff.blimp.redo_reason` with the fine-tuning's inputs)."
+    return redo_reason(path, current, _MADE_FROM, older=None)
 
 def finetune_model_to(model, # local folder or Hub repo id
                       data:dict, # task -> `TaskData` (from `load_task`)

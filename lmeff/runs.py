@@ -14,7 +14,8 @@ from .tokens import prepare, load_tokens
 
 # %% auto #0
 __all__ = ['RESULTS', 'ANALYSIS', 'SUMMARY_CSV', 'SUMMARY_JSON', 'run_parameters', 'row_config', 'ensure_data', 'configure_run',
-           'benchmarks', 'run_summary', 'plot_run', 'environment', 'run_progress', 'plot_losses', 'track_scores']
+           'benchmarks', 'accuracy', 'run_summary', 'plot_run', 'environment', 'run_progress', 'plot_losses',
+           'track_scores']
 
 # %% ../nbs/05c_runs.ipynb #75dd8348
 RESULTS = {'synthetic': 'results-synthetic', 'blimp': 'results'} # benchmark -> results folder under OUT
@@ -104,18 +105,18 @@ def benchmarks(dataset:str, # the run's corpus
     return b
 
 # %% ../nbs/05c_runs.ipynb #4d3e4a9b
+def accuracy(results_root, meta)->float|None:
+    "The overall accuracy of snapshot `meta` in the results under `results_root` (None: not scored)."
+    p = results_dir(results_root, meta)/RESULTS_FILE
+    return json.loads(p.read_text())['results']['blimp']['acc,none'] if p.is_file() else None
+
 def run_summary(run_dir, # a training run folder (holding milestone-*M and final)
                 results:dict, # benchmark name -> results root
                )->pd.DataFrame:
     "One row per snapshot: milestone, tokens_seen, eval_loss and the accuracy on each benchmark; saved as RUN_DIR/run_summary.csv."
     from lmeff.blimp import run_snapshots
-    rows = []
-    for _, meta in run_snapshots(run_dir):   # in order of tokens seen, final last
-        row = dict(milestone=meta.milestone, tokens_seen=meta.tokens_seen, eval_loss=meta.eval_loss)
-        for name, root in results.items():
-            p = results_dir(root, meta)/RESULTS_FILE
-            row[name] = json.loads(p.read_text())['results']['blimp']['acc,none'] if p.is_file() else None
-        rows.append(row)
+    rows = [dict(milestone=meta.milestone, tokens_seen=meta.tokens_seen, eval_loss=meta.eval_loss, **{name: accuracy(root, meta) for name, root in results.items()})
+            for _, meta in run_snapshots(run_dir)]   # in order of tokens seen, final last
     df = pd.DataFrame(rows, columns=['milestone', 'tokens_seen', 'eval_loss', *results])
     write_text(Path(run_dir)/RUN_SUMMARY_FILE, df.to_csv(index=False))
     return df
@@ -179,9 +180,7 @@ def track_scores(run_dir, results:dict, report_to:str|None=None):
     "Send each snapshot's accuracy on each benchmark (benchmark -> results root) to the run's trackers, at its optimizer step."
     from lmeff.blimp import run_snapshots
     from lmeff.track import log_scores
+    snaps = run_snapshots(run_dir)
     for name, root in results.items():
-        scores = []
-        for _, meta in run_snapshots(run_dir):
-            p = results_dir(root, meta)/RESULTS_FILE
-            if p.is_file(): scores.append(dict(global_step=meta.global_step, acc=json.loads(p.read_text())['results']['blimp']['acc,none']))
+        scores = [dict(global_step=meta.global_step, acc=acc) for _, meta in snaps if (acc := accuracy(root, meta)) is not None]
         log_scores(run_dir, scores, report_to, benchmark=name)

@@ -49,9 +49,12 @@ class Schedule:
     warmup:int # linear warmup steps
     stop_at:int|None=None # the trunk pauses here: a branch leaves from it
     branch_step:int|None=None # a branch: the trunk step it starts from
+    first:int=0 # the step its share of the run starts at: a branch's branch step, a trunk segment's previous pause
 
     @property
     def wsd(self)->bool: return self.kind in ('trunk', 'branch')
+    @property
+    def stop(self)->int: return self.end_step if self.stop_at is None else min(self.stop_at, self.end_step)   # where this command's share ends
 
 def plan_schedules(cfg:TrainConfig, top:Path, # the run folder
                    tokens_per_step:int, epoch_steps:int, # optimizer steps in the run's epochs
@@ -71,10 +74,11 @@ def plan_schedules(cfg:TrainConfig, top:Path, # the run folder
     branches = {a: branch_step(ends[a], o.decay_fraction) for a in r.anchors}
     trunk, trunk_end = trunk_dir(top), max(branches.values())
     snaps = {m: snapshot_dir(trunk, m) for m in milestones if steps_to_reach(m, tokens_per_step) <= trunk_end}
-    plan = []
+    plan, paused = [], 0
     for a in r.anchors:
-        plan += [Schedule('trunk', trunk, trunk_end, snaps, None, w, stop_at=branches[a]),
-                 Schedule('branch', anchor_run_dir(top, a), ends[a], {a: snapshot_dir(top, a)}, a, w, branch_step=branches[a])]
+        plan += [Schedule('trunk', trunk, trunk_end, snaps, None, w, stop_at=branches[a], first=paused),
+                 Schedule('branch', anchor_run_dir(top, a), ends[a], {a: snapshot_dir(top, a)}, a, w, branch_step=branches[a], first=branches[a])]
+        paused = branches[a]
     return plan
 
 # %% ../nbs/02b_schedule.ipynb #4057dd74

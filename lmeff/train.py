@@ -250,7 +250,6 @@ def evaluate_and_snapshot(run:_Run, model, state:ScheduleState, s:Schedule,
 # %% ../nbs/03_train.ipynb #3b4c5d6e
 def train_schedule(run:_Run, s:Schedule,
                    bar=None, # the run's progress bar (all its schedules: its ETA is the whole run's)
-                   first:int=0, # the step this schedule's share of `bar` starts at (a wsd branch's or trunk segment's start)
                   )->dict:
     "Train one schedule to its end (the wsd trunk: to its next branch point), resuming what was interrupted; return its summary."
     cfg, device, tps = run.cfg, run.device, run.tokens_per_step
@@ -262,9 +261,9 @@ def train_schedule(run:_Run, s:Schedule,
     key = resume_key(cfg, run.world, s)
     start = trunk_dir(run.top)/STATE_FILE if s.kind == 'branch' else None
     state, done = resume_schedule(s.folder, key, model, opt, sched, device, run.rank, start, s.branch_step or 0)
-    stop = s.end_step if s.stop_at is None else min(s.stop_at, s.end_step)
+    stop = s.stop
     if bar is not None and not bar.disable:   # what an earlier command trained: shown as done, not counted in the rate
-        k = (stop if done else min(state.step, stop)) - first
+        k = (stop if done else min(state.step, stop)) - s.first
         bar.n += max(k, 0); bar.initial += max(k, 0); bar.set_description(s.folder.name); bar.refresh()
     if done: return done
     fwd = TrainingLoss(model, run.autocast, run.loss)   # the loss inside what is compiled and DDP-wrapped
@@ -339,15 +338,10 @@ def _train(run:_Run)->dict:
     if run.rank == 0:
         print(f"{run.top.name}: {describe_report_to(run.trackers, run.top)}", flush=True)
         if not r.full_run: print(f"{run.top.name}: {cfg.optim.schedule} schedule; {token_budget(r, run.world, cfg.optim.decay_fraction)}", flush=True)
-    firsts, prev = [], 0   # where each schedule's share of the run's progress starts: a trunk segment goes on from the last one
-    for s in plan:
-        firsts.append(prev if s.kind == 'trunk' else s.branch_step or 0)
-        if s.kind == 'trunk': prev = s.stop_at
-    total = sum((s.stop_at if s.kind == 'trunk' else s.end_step) - f for s, f in zip(plan, firsts))
     schedules = []
-    with tqdm(total=total, desc=run.top.name, unit=' steps', disable=not (cfg.progress.progress and run.rank == 0)) as bar:
-        for s, f in zip(plan, firsts):
-            schedules.append(train_schedule(run, s, bar, f))
+    with tqdm(total=sum(s.stop - s.first for s in plan), desc=run.top.name, unit=' steps', disable=not (cfg.progress.progress and run.rank == 0)) as bar:
+        for s in plan:
+            schedules.append(train_schedule(run, s, bar))
             if s.wsd and schedules[-1]['capped']: break   # max_steps: the branches wait for the trunk
     if run.store and (failed := run.store.flush()):
         raise LmeffError("training finished and is saved locally, but these uploads failed (kept in uploads_pending.json; "

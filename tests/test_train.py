@@ -13,6 +13,7 @@ from lmeff.hub import read_env
 from lmeff.tokens import load_tokenizer
 from lmeff.cli import main
 from conftest import run_cli
+from helpers import train_ddp_and_single
 
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
@@ -193,23 +194,15 @@ def test_hub_needs_token_before_training(data, tmp_path, monkeypatch):
     assert read_env() == {'HF_TOKEN': 'hf_abc', 'HF_NAMESPACE': 'lab'}
 
 def test_ddp_two_processes_on_cpu(data, tmp_path):
-    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     common = ['--model-config', 'tiny', '--dataset', 'synthetic', '--data-dir', str(data), '--vocab-size', '512', '--seq-length', '32',
               '--anchors', '[0.008]', '--milestones', '[0.002,0.004]', '--grad-accum', '2', '--eval-every', '5', '--eval-sequences', '16',
               '--epochs', '1', '--device', 'cpu', '--no-progress']
-    exe = str(Path(sys.executable).with_name('lmeff'))
-    ddp = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', str(29500 + os.getpid() % 1000),
-                          '--no-python', exe, 'train', *common, '--batch-size', '4', '--out', str(tmp_path/'ddp')],
-                         env=env, capture_output=True, text=True, timeout=600)
-    assert ddp.returncode == 0, ddp.stderr[-3000:]
-    one = run_cli('train', *common, '--batch-size', '8', '--out', tmp_path/'one', env=env)
-    assert one.returncode == 0, one.stderr
-    rd = lambda o: o/'models'/'synthetic'/'llama-tiny'/'tokenizer-512-seed-0'
+    ddp, one = train_ddp_and_single(common, tmp_path)
     for snap in ('anchor-0.008M/milestone-0.002M', 'anchor-0.008M/milestone-0.004M', 'milestone-0.008M'):
-        a, b = meta(rd(tmp_path/'ddp')/snap), meta(rd(tmp_path/'one')/snap)
+        a, b = meta(ddp/snap), meta(one/snap)
         assert (a['global_step'], a['tokens_seen']) == (b['global_step'], b['tokens_seen'])
         assert a['world_size'] == 2 and a['tokens_per_step'] == 4*2*32*2
-    wa, wb = (load_file(rd(o)/'milestone-0.008M'/'model.safetensors') for o in (tmp_path/'ddp', tmp_path/'one'))
+    wa, wb = (load_file(r/'milestone-0.008M'/'model.safetensors') for r in (ddp, one))
     assert all(torch.allclose(wa[k], wb[k], atol=1e-4) for k in wa)           # the same global batch: the same training
 
 def test_cli_config_row_and_errors(data, tmp_path, capsys):
