@@ -17,26 +17,42 @@ parameters, embeddings included; the peak from the device name, or `--peak-tflop
 output layer in fp32, and fp32), and the share of decisions the two agree on (pairs: `--blimp-dir`, else the
 synthetic minimal pairs; the tokenizer is a small BPE trained on synthetic text).
 
+Per size, two more pairs of rows, each lmeff against a baseline measured here (`ratio` is lmeff over it):
+
+- data: tokens/s of batches at the reference batch read from a token stream prepared by `lmeff.tokens.prepare` (the
+  synthetic corpus) onto the device, through lmeff's loader (`load_tokens`, `Windows.batch`, the training loop's
+  pinned, non-blocking copy) against nanoGPT's `get_batch` (random offsets into the same memmap, pinned copy).
+- state save: seconds the training loop waits while a resumable state is written (weights, AdamW's two moments,
+  RNG states): lmeff's `StateWriter` (`save_s`; `written_s` until the file is complete) against a plain
+  `torch.save` of the model and optimizer state dicts; the median of 3 saves into a folder inside `--out`, after
+  one that allocates the writer's buffers. Here a `ratio` below 1 is faster.
+
     python benchmarks/bench_gpu.py [--seconds 30] [--sizes 20m 60m 180m] [--vocab 50257] [--out bench-gpu]
     python benchmarks/bench_gpu.py --cpu-smoke --out OUT   # every code path, tiny size, CPU, seconds
 
-One table is printed and written to OUT/bench_gpu.csv. With the defaults the whole run takes about 7 minutes.
+One table is printed and written to OUT/bench_gpu.csv. With the defaults the whole run takes about 9 minutes.
 """
-import argparse, csv, datetime, gc, io, sys, tempfile, time
+import argparse, csv, datetime, gc, io, statistics, sys, tempfile, time
 from pathlib import Path
+import numpy as np
 import torch
+from torch.optim.lr_scheduler import LambdaLR
 from transformers import LlamaForCausalLM
 from transformers.utils import logging as hf_logging
 from lmeff.config import get_size, n_params
 from lmeff.loss import TrainingLoss, memory_budget, split_for_memory
 from lmeff.model import build_model, llama_config
+from lmeff.state import ScheduleState, StateWriter
 from lmeff.store import write_text
+from lmeff.tokens import Windows, load_tokens, prepare, tokenizer_path
+from lmeff.train import _to_device
 
 SIZES = {'20m': (64, 1), '60m': (128, 2), '180m': (256, 2)} # size -> reference (batch, grad_accum)
 SMOKE = {'tiny': (4, 2)}
 PEAK_TFLOPS = {'H200': 989, 'H100 PCIe': 756, 'H100': 989, 'A100': 312, 'L40S': 362, 'A10': 125} # dense bf16, first match
 COLUMNS = ['size', 'vocab', 'method', 'batch', 'split', 'steps', 'tokens_per_s', 'ratio', 'mfu', 'peak_gib', 'compile_s',
-           'pairs_per_s', 'same_decisions']
+           'pairs_per_s', 'same_decisions', 'save_s', 'written_s']
+SAVES = 3 # timed state saves per method and size
 
 def sync(device):
     if device.type == 'cuda': torch.cuda.synchronize(device)
@@ -109,13 +125,51 @@ def measure(a, method, size, vocab, batch, accum, seq, device)->dict:
     if device.type == 'cuda': row['peak_gib'] = round(torch.cuda.max_memory_allocated(device) / 2**30, 1)
     return row
 
-def blimp_rows(a, size, vocab, device, tmp:Path)->list[dict]:
+def data_rows(a, size, vocab, batch, seq, device, data_dir:Path)->list[dict]:
+    "Tokens/s of `batch` sequences read from the prepared synthetic token stream onto the device: lmeff's loader, and nanoGPT's `get_batch`."
+    tokens, _ = load_tokens(data_dir, 'synthetic', vocab, 'train')
+    windows, rng = Windows(tokens, seq, 0), np.random.default_rng(0)
+    def lmeff_batch(i): return _to_device(windows.batch(range(i * batch, (i + 1) * batch)), device)   # as `lmeff.train.optimizer_step` reads
+    def reference_batch(i):
+        x = torch.from_numpy(np.stack([tokens[j:j + seq + 1].astype(np.int64) for j in rng.integers(len(tokens) - seq, size=batch)]))
+        return x.pin_memory().to(device, non_blocking=True) if device.type == 'cuda' else x.to(device)
+    rows = []
+    for method, read in (('data reference', reference_batch), ('data lmeff', lmeff_batch)):
+        read(0); sync(device)
+        n, t = 0, time.perf_counter()
+        while time.perf_counter() - t < min(a.seconds, 5): read(n); n += 1
+        sync(device); dt = time.perf_counter() - t
+        rows.append(dict(size=size, vocab=vocab, method=method, batch=f'{batch}x{seq + 1}', steps=n, tokens_per_s=round(n * batch * (seq + 1) / dt)))
+    rows[1]['ratio'] = f"{rows[1]['tokens_per_s'] / rows[0]['tokens_per_s']:.2f}"
+    return rows
+
+def state_save_rows(a, size, vocab, device, folder:Path)->list[dict]:
+    "Seconds the training loop waits for a resumable state of `size`: lmeff's `StateWriter`, and a plain `torch.save` of the state dicts."
+    model = build_model(size, vocab, seed=0, seq_length=a.seq).float().to(device).train()
+    opt = torch.optim.AdamW(param_groups(model, 0.0), lr=1e-3, fused=True)
+    for p in model.parameters(): p.grad = torch.zeros_like(p)
+    opt.step(); opt.zero_grad(set_to_none=True)   # AdamW's two moments per weight exist from the first step on
+    sched, writer = LambdaLR(opt, lambda step: 1.0), StateWriter()
+    save = lambda step: writer.save(folder/'lmeff.pt', {}, model, opt, sched, device, ScheduleState(step=step))
+    save(0); writer.wait()   # allocates the writer's host buffers, once per schedule
+    times = {'reference': [], 'lmeff': [], 'written': []}
+    for i in range(SAVES):
+        sync(device); t = time.perf_counter()
+        torch.save({'model': model.state_dict(), 'optimizer': opt.state_dict()}, folder/'reference.pt')
+        times['reference'].append(time.perf_counter() - t)
+        t = time.perf_counter(); save(i + 1); times['lmeff'].append(time.perf_counter() - t)
+        writer.wait(); times['written'].append(time.perf_counter() - t)
+    mb = f"{(folder/'lmeff.pt').stat().st_size / 1e6:.0f} MB"
+    s = {k: round(statistics.median(v), 4) for k, v in times.items()}
+    return [dict(size=size, vocab=vocab, method='state save reference', batch=mb, save_s=s['reference']),
+            dict(size=size, vocab=vocab, method='state save lmeff', batch=mb, save_s=s['lmeff'], written_s=s['written'],
+                 ratio=f"{s['lmeff'] / s['reference']:.2f}")]
+
+def blimp_rows(a, size, vocab, device, data_dir:Path, tmp:Path)->list[dict]:
     "BLiMP pairs/s of a random-init `size` model with lmeff's scorer, bf16 and fp32, and how often their decisions agree."
     from lmeff.blimp import compare_scores, load_blimp, score_model
     from lmeff.synthetic import write_synthetic_blimp
-    from lmeff.tokens import prepare, tokenizer_path
-    prepare('synthetic', tmp/'data', [vocab], words=a.tokenizer_words, progress=False)
-    tok = tokenizer_path(tmp/'data'/'synthetic', vocab)
+    tok = tokenizer_path(data_dir/'synthetic', vocab)
     pairs = load_blimp(a.blimp_dir or write_synthetic_blimp(tmp/'pairs', a.synthetic_pairs)[0].parent)
     model = build_model(size, vocab, seed=0).float().to(device).eval()
     score_model(model, tok, pairs.head(64))   # warm-up: kernels, allocator
@@ -152,14 +206,22 @@ def main(argv=None):
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'
     print(f"{name}; torch {torch.__version__}; {datetime.date.today()}; vocab {a.vocab}, seq {a.seq}, {a.seconds:g} s per method", flush=True)
     rows = []
-    for size in a.sizes or sizes:
-        batch, accum = sizes[size]
-        pair = [measure(a, m, size, a.vocab, batch, accum, a.seq, device) for m in ('reference', 'lmeff')]
-        if all(isinstance(r.get('tokens_per_s'), int) for r in pair): pair[1]['ratio'] = f"{pair[1]['tokens_per_s'] / pair[0]['tokens_per_s']:.2f}"
-        rows += pair
-        for r in pair: print(f"  {size} {r['method']}: {r.get('tokens_per_s')} tokens/s", flush=True)
-    with tempfile.TemporaryDirectory(prefix='bench_gpu-') as tmp:
-        rows += blimp_rows(a, a.blimp_size, a.vocab, device, Path(tmp))
+    a.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix='bench_gpu-') as tmp, tempfile.TemporaryDirectory(prefix='.bench_gpu-states-', dir=a.out) as states:
+        data_dir = Path(tmp)/'data'
+        prepare('synthetic', data_dir, [a.vocab], words=a.tokenizer_words, progress=False)
+        for size in a.sizes or sizes:
+            batch, accum = sizes[size]
+            pair = [measure(a, m, size, a.vocab, batch, accum, a.seq, device) for m in ('reference', 'lmeff')]
+            if all(isinstance(r.get('tokens_per_s'), int) for r in pair): pair[1]['ratio'] = f"{pair[1]['tokens_per_s'] / pair[0]['tokens_per_s']:.2f}"
+            for r in pair: print(f"  {size} {r['method']}: {r.get('tokens_per_s')} tokens/s", flush=True)
+            data = data_rows(a, size, a.vocab, batch, a.seq, device, data_dir)
+            print(f"  {size} data: {data[1]['tokens_per_s']} tokens/s read (the baseline {data[0]['tokens_per_s']})", flush=True)
+            saves = state_save_rows(a, size, a.vocab, device, Path(states))
+            print(f"  {size} state save: the loop waits {saves[1]['save_s']} s, written in {saves[1]['written_s']} s "
+                  f"(torch.save: {saves[0]['save_s']} s)", flush=True)
+            rows += pair + data + saves
+        rows += blimp_rows(a, a.blimp_size, a.vocab, device, data_dir, Path(tmp))
     buf = io.StringIO()
     w = csv.DictWriter(buf, COLUMNS, lineterminator='\n'); w.writeheader(); w.writerows(rows)
     write_text(a.out/'bench_gpu.csv', buf.getvalue())

@@ -47,7 +47,7 @@ from lmeff.tokens import prepare, load_tokens, tokenizer_path
 from lmeff.config import get_size, n_params
 from lmeff.model import init_random
 from lmeff.store import random_init_dir
-from lmeff.config import TrainConfig
+from lmeff.train_config import TrainConfig
 from lmeff.train import train, run_dir
 
 # size -> (batch, grad_accum, seq_length, vocab, N1, N2)

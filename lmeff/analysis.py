@@ -18,8 +18,8 @@ from .store import FINAL, PAIRS_FILE, RESULTS_FILE, RESULTS_LAYOUT, TRUNK_SUFFIX
 __all__ = ['RUN', 'SNAPSHOT', 'OVERALL_COLUMNS', 'TASK_COLUMNS', 'snapshot_keys', 'numeric_milestones', 'natural_key',
            'end_point', 'compared_milestones', 'check_table', 'read_table', 'write_table', 'PairScores', 'Results',
            'missing_snapshots', 'find_copies', 'gather', 'load_results', 'decision_accuracy', 'correlations',
-           'spearman_rows', 'bootstrap_runs', 'pair_bootstrap_acc', 'early_prediction', 'reference_tables',
-           'earliest_milestone']
+           'spearman_rows', 'bootstrap_runs', 'pair_bootstrap_acc', 'token_budget', 'early_prediction',
+           'reference_tables', 'earliest_milestone']
 
 # %% ../nbs/05_analysis.ipynb #0c0b6323
 RUN = ['dataset', 'model_size', 'vocab_size', 'seed'] # the columns that identify a run
@@ -123,10 +123,11 @@ def write_table(df:pd.DataFrame, # a table
 # %% ../nbs/05_analysis.ipynb #f27f015a
 @dataclass
 class PairScores:
-    "Per-pair correctness of every snapshot: `correct[i]` belongs to `snapshots.iloc[i]`."
+    "Per-pair scores of every snapshot: `correct[i]` (and `margin[i]`) belong to `snapshots.iloc[i]`."
     snapshots:pd.DataFrame # run columns + milestone, one row per snapshot
     task:np.ndarray # (P,) the BLiMP task of each pair
     correct:np.ndarray # (S, P) bool: the snapshot scored the pair correctly
+    margin:np.ndarray|None=None # (S, P) log p(good) − log p(bad), when read from the per-pair files (`correct` is margin > 0)
 
 @dataclass
 class Results:
@@ -190,7 +191,7 @@ def _results(overall:pd.DataFrame, tasks:pd.DataFrame|None, source, meta:pd.Data
     if tasks is not None: tasks = tasks[~_is_snapshot_of(tasks, finals)].reset_index(drop=True)
     if pairs is not None and len(copies):
         keep = ~_is_snapshot_of(pairs.snapshots, finals)
-        pairs = PairScores(pairs.snapshots[keep].reset_index(drop=True), pairs.task, pairs.correct[keep])
+        pairs = PairScores(pairs.snapshots[keep].reset_index(drop=True), pairs.task, pairs.correct[keep], None if pairs.margin is None else pairs.margin[keep])
     end_point(overall, source)
     fin = meta[(meta['milestone'] == FINAL) & meta['tokens_seen'].notna() & ~_is_snapshot_of(meta, finals)] if meta is not None else []
     return Results(overall, tasks, missing_snapshots(overall), str(source),
@@ -222,14 +223,14 @@ def _read_pairs(path:Path)->pd.Series:
     except (OSError, ValueError) as e: raise LmeffError(f"{path}: cannot read as .npz: {e}") from None
     key = pd.Index(np.char.add(np.char.add(arr['task'].astype(str), '\t'), arr['pairID'].astype(str)))
     if key.has_duplicates: raise LmeffError(f"{path}: repeated (task, pairID) {key[key.duplicated()][0]!r}")
-    return pd.Series(np.asarray(arr['logp_good'], float) > np.asarray(arr['logp_bad'], float), index=key)
+    return pd.Series(np.asarray(arr['logp_good'], float) - np.asarray(arr['logp_bad'], float), index=key)   # the margin: correct when > 0
 
 def _pair_scores(keys:list[dict], series:list[pd.Series])->PairScores:
     common = series[0].index
     for s in series[1:]: common = common.intersection(s.index)
     common = common.sort_values()
-    correct = np.stack([s.reindex(common).to_numpy(bool) for s in series])
-    return PairScores(pd.DataFrame(keys)[SNAPSHOT], np.array([k.split('\t')[0] for k in common]), correct)
+    margin = np.stack([s.reindex(common).to_numpy(float) for s in series])
+    return PairScores(pd.DataFrame(keys)[SNAPSHOT], np.array([k.split('\t')[0] for k in common]), margin > 0, margin)
 
 def gather(results_dir, # a results folder in the BLiMP stage's layout
            progress:bool=True)->Results:
@@ -300,10 +301,8 @@ def spearman_rows(X:np.ndarray, # (B, n) one sample per row
     return np.where(den > 1e-12, r, np.nan)
 
 def _interval(r:np.ndarray, level:float)->tuple[float, float]:
-    r = r[~np.isnan(r)]
-    if not len(r): return math.nan, math.nan
-    a = (1 - level) / 2
-    return float(np.quantile(r, a)), float(np.quantile(r, 1 - a))
+    r, a = r[~np.isnan(r)], (1 - level) / 2
+    return (float(np.quantile(r, a)), float(np.quantile(r, 1 - a))) if len(r) else (math.nan, math.nan)
 
 def _rng(seed:int, *names)->np.random.Generator:
     "A generator seeded by `seed` and the names of what it serves: reproducible one statistic at a time."
@@ -349,6 +348,15 @@ def _pairs_of(wide:pd.DataFrame, milestone:str, end:str)->pd.DataFrame:
     if milestone in wide and end in wide: return wide[[milestone, end]].dropna()
     return pd.DataFrame({milestone: [], end: []}, dtype=float)
 
+def token_budget(res:Results, # what the analysis read
+                 overall:pd.DataFrame|None=None, # a group's rows of `res.overall` (default: all)
+                )->float:
+    "The token budget (millions) a milestone's share is of: the median `tokens_seen` of the finals when the results say, else the end point when it is a milestone, else the largest milestone."
+    o, end = res.overall if overall is None else overall, end_point(res.overall)
+    known = res.final_tokens.merge(o[RUN].drop_duplicates()) if res.final_tokens is not None and end == FINAL else []
+    if len(known): return float(known['tokens_seen'].median()) / 1e6
+    return float(end) if end != FINAL else float((numeric_milestones(o['milestone']) or [math.nan])[-1])
+
 def early_prediction(res:Results|pd.DataFrame, # gathered results, or an overall table
                      by=('dataset', 'model_size'), # columns to split by, besides the global statistic
                      n_boot:int=1000, # bootstrap resamples (0: no intervals)
@@ -365,25 +373,19 @@ def early_prediction(res:Results|pd.DataFrame, # gathered results, or an overall
     rows, groups = [], list(_groups(overall, by))
     for scope, group, sub in tqdm(groups, desc='statistics', unit='group', disable=not progress):
         wide = wide_all.loc[pd.MultiIndex.from_frame(sub[RUN].drop_duplicates())]
-        known = res.final_tokens.merge(sub[RUN].drop_duplicates()) if res.final_tokens is not None and end == FINAL else pd.DataFrame()
-        numeric = [m for m in numeric_milestones(sub['milestone']) if milestone_key(m) < milestone_key(end)]
-        if len(known): budget = float(known['tokens_seen'].median()) / 1e6
-        elif end != FINAL: budget = float(end)
-        else: budget = float(numeric[-1]) if numeric else math.nan
+        numeric, budget = [m for m in numeric_milestones(sub['milestone']) if milestone_key(m) < milestone_key(end)], token_budget(res, sub)
         for m in numeric:
             xy = _pairs_of(wide, m, end)
             row = dict(scope=scope, group=group, milestone=m, tokens_m=float(m), budget_m=budget, budget_share=float(m)/budget,
                        **correlations(xy[m], xy[end]))
-            lo, hi = bootstrap_runs(xy[m], xy[end], n_boot, _rng(seed, scope, group, m), level)
-            row.update(spearman_ci_low=lo, spearman_ci_high=hi)
+            row['spearman_ci_low'], row['spearman_ci_high'] = bootstrap_runs(xy[m], xy[end], n_boot, _rng(seed, scope, group, m), level)
             if pairs is not None:
                 runs = list(xy.index)
                 X = acc_b[[row_of[(*k, m)] for k in runs]].T; Y = acc_b[[row_of[(*k, end)] for k in runs]].T
                 row['spearman_pair_ci_low'], row['spearman_pair_ci_high'] = _interval(spearman_rows(X, Y), level)
             rows.append(row)
-    cols = ['scope', 'group', 'milestone', 'tokens_m', 'n_runs', 'spearman', 'spearman_ci_low', 'spearman_ci_high',
-            *(['spearman_pair_ci_low', 'spearman_pair_ci_high'] if pairs is not None else []),
-            'r2', 'kendall_tau_b', 'decision_accuracy', 'budget_m', 'budget_share', 'note']
+    cols = ['scope', 'group', 'milestone', 'tokens_m', 'n_runs', 'spearman', 'spearman_ci_low', 'spearman_ci_high', *(['spearman_pair_ci_low',
+            'spearman_pair_ci_high'] if pairs is not None else []), 'r2', 'kendall_tau_b', 'decision_accuracy', 'budget_m', 'budget_share', 'note']
     return pd.DataFrame(rows, columns=cols)
 
 def reference_tables(overall:pd.DataFrame, # the overall table

@@ -387,20 +387,22 @@ def cmd_blimp(args)->int:
     if args.batch_size is not None and args.batch_size < 1: raise LmeffError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.all_revisions:
         if args.model is None or args.revision or args.out: raise LmeffError("--all-revisions goes with --model REPO and --results (not --run, --revision or --out)")
-        for s in score_revisions(args.model, args.results, args.blimp_dir, args.force, args.batch_size, args.dtype, args.device):
+        for s in score_revisions(args.model, results_root=args.results, blimp_dir=args.blimp_dir, force=args.force, batch_size=args.batch_size,
+                                 dtype=args.dtype, device=args.device):
             print(f"{s['revision']}: " + (f"accuracy {s['acc']:.4f}" if s['status'] == 'scored' else 'already scored (--force to redo)') + f" -> {s['results']}")
         return 0
     if args.model is not None:
         if args.out is None: raise LmeffError("--model needs --out (a .json file or a folder)")
         if args.force: raise LmeffError("--force applies to --run (with --model, --out is always rewritten)")
         pairs = load_blimp(args.blimp_dir)
-        path, res = score_model_to(args.model, pairs, args.out, args.revision, args.batch_size, args.dtype, args.device,
-                                   extra=dict(blimp=args.blimp_dir or BLIMP_HUB), progress=True)
+        path, res = score_model_to(args.model, pairs, out=args.out, revision=args.revision, batch_size=args.batch_size, dtype=args.dtype,
+                                   device=args.device, extra=dict(blimp=args.blimp_dir or BLIMP_HUB), progress=True)
         r = res['results']['blimp']
         print(f"{args.model}: BLiMP accuracy {r['acc,none']:.4f} ± {r['acc_stderr,none']:.4f} over {len(pairs)} pairs -> {path}")
         return 0
     if args.revision or args.out: raise LmeffError("--revision and --out apply to --model; with --run use --results")
-    for s in score_run(args.run, args.results, args.blimp_dir, args.force, args.batch_size, args.dtype, args.device):
+    for s in score_run(args.run, results_root=args.results, blimp_dir=args.blimp_dir, force=args.force, batch_size=args.batch_size, dtype=args.dtype,
+                       device=args.device):
         if s['status'] == 'skipped': what = 'already scored (--force to redo)'
         else: what = f"accuracy {s['acc']:.4f}" + (f" (rescored: {s['note']})" if s['note'] else '')
         print(f"{s['milestone']}: {what} -> {s['results']}")

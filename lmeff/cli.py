@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, contextlib, io, sys
 import lmeff
-from .config import LmeffError, MIN_VOCAB, at_least, check_out_dir, read_configs, describe, fmt_tokens
+from .config import LmeffError, MIN_VOCAB, at_least, check_out_dir, column_rules, read_configs, describe, fmt_tokens
 
 # %% auto #0
 __all__ = ['LIBRARIES', 'STAGE_COMMANDS', 'OUTPUT_FOLDERS', 'cmd_check', 'cmd_init', 'add_verbosity', 'set_verbosity',
@@ -17,7 +17,8 @@ def _add_check(sub):
     p = sub.add_parser('check', help='validate a configs.csv and summarise each row, with the tokens each schedule trains',
                        description='Validate CONFIGS_CSV before any work: print one line per row (size, parameters, tokens per step, anchors) '
                                    'and the tokens its anchor runs train under the cosine and the wsd schedule, or name the row and column '
-                                   'of the first mistake and exit with status 2.')
+                                   'of the first mistake and exit with status 2.',
+                       epilog=column_rules())
     p.add_argument('configs', metavar='CONFIGS_CSV', help='the experiment table')
     p.add_argument('--use-row-batch', action='store_true', help="use each row's batch_size/grad_accum instead of the per-size defaults")
     p.add_argument('--world-size', type=int, default=1, help='data-parallel processes (GPUs) the runs will use (default: 1)')
@@ -36,8 +37,8 @@ def _estimate(runs, args):
     print(f"estimate: {args.seeds} seed(s) per row, {args.schedule} anchor runs, world size {args.world_size}"
           + (f", {args.throughput} tokens/s" if rate else ' (give --throughput for GPU-hours)'))
     for rc in runs:
-        e = estimate(rc, args.world_size, args.schedule, args.decay_fraction, paired=(rc.dataset, rc.model_config, rc.tokenizer_vocab_size) in anchored,
-                     throughput=rate)
+        e = estimate(rc, world_size=args.world_size, schedule=args.schedule, decay_fraction=args.decay_fraction,
+                     paired=(rc.dataset, rc.model_config, rc.tokenizer_vocab_size) in anchored, throughput=rate)
         hours = f"{e['gpu_hours'] * args.seeds:,.1f} GPU-h" if e['gpu_hours'] is not None else 'GPU-h: no throughput for ' + rc.model_config
         print(f"row {rc.row}: {'≥ ' if e['at_least'] else ''}{fmt_tokens(e['tokens'] * args.seeds)} tokens, {e['steps'] * args.seeds:,} steps, "
               f"{e['snapshots'] * args.seeds} snapshots ({gb(e['snapshot_bytes'] * args.seeds)}), resumable states at most {gb(e['state_bytes'])} at a time, {hours}")
@@ -48,14 +49,15 @@ def _estimate(runs, args):
 
 def cmd_check(args)->int:
     from lmeff.schedule import planned_steps, token_budget
-    at_least(args.world_size, 1, '--world-size'); at_least(args.seeds, 1, '--seeds')
+    at_least(args.world_size, 1, flag='--world-size'); at_least(args.seeds, 1, flag='--seeds')
     if not 0 < args.decay_fraction <= 1: raise LmeffError(f"--decay-fraction must be in (0, 1], got {args.decay_fraction}")
     runs = read_configs(args.configs, use_row_batch=args.use_row_batch)
     total = {'cosine': 0, 'wsd': 0}
     for rc in runs:
         print(describe(rc, world_size=args.world_size))
-        print('    ' + token_budget(rc, args.world_size, args.decay_fraction))
-        for k in total: total[k] += (planned_steps(rc, rc.tokens_per_step(args.world_size), k, args.decay_fraction) or 0) * rc.tokens_per_step(args.world_size)
+        print('    ' + token_budget(rc, world_size=args.world_size, decay_fraction=args.decay_fraction))
+        tps = rc.tokens_per_step(args.world_size)
+        for k in total: total[k] += (planned_steps(rc, tps, schedule=k, decay_fraction=args.decay_fraction) or 0) * tps
     if args.estimate: _estimate(runs, args)
     elif total['cosine']:
         print(f"anchor runs in total, per seed: cosine {fmt_tokens(total['cosine'])}, wsd {fmt_tokens(total['wsd'])} "
@@ -79,8 +81,8 @@ def _add_init(sub):
 def cmd_init(args)->int:
     from lmeff.model import init_random
     if args.vocab_size is None and args.tokenizer is None: raise LmeffError("init needs --vocab-size or --tokenizer")
-    at_least(args.vocab_size, MIN_VOCAB, '--vocab-size'); at_least(args.seq_length, 8, '--seq-length')   # --out: checked by `main`
-    out = init_random(args.model_config, args.vocab_size, args.seed, args.out, tokenizer=args.tokenizer, seq_length=args.seq_length)
+    at_least(args.vocab_size, MIN_VOCAB, flag='--vocab-size'); at_least(args.seq_length, 8, flag='--seq-length')   # --out: checked by `main`
+    out = init_random(args.model_config, vocab_size=args.vocab_size, seed=args.seed, out=args.out, tokenizer=args.tokenizer, seq_length=args.seq_length)
     print(f"random init of {args.model_config} (seed {args.seed}) in {out}")
     return 0
 

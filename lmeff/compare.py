@@ -5,27 +5,30 @@
 # %% ../nbs/06b_compare.ipynb #703a9f83
 from __future__ import annotations
 import math, time
+from dataclasses import asdict
 from pathlib import Path
 import pandas as pd
 from scipy.stats import spearmanr
-from .config import LmeffError, TrainConfig, fmt_tokens, read_configs
+from .config import LmeffError, fmt_tokens, read_configs
+from .train_config import TrainConfig
 from .schedule import logged_steps, planned_steps
 from .store import FINAL, write_json, write_text
 from .analysis import RUN, early_prediction, earliest_milestone, load_results, natural_key, numeric_milestones
+from .decide import config_decision_accuracy
 from .figures import save_chart, series, style, tokens_axis
 from .runs import RESULTS, SUMMARY_CSV
-from .sweep import parse_seeds, sweep
-from .demo import DEMO, demo_configs, write_configs
+from .sweep import add_sweep_options, sweep, sweep_options
+from .demo import DemoGrid, add_grid_options, demo_configs, grid_options, write_configs
 
 # %% auto #0
-__all__ = ['schedule_agreement', 'compare_schedules', 'add_cli', 'cmd_compare']
+__all__ = ['COMPARE_SWEEP_OPTIONS', 'schedule_agreement', 'compare_schedules', 'add_cli', 'cmd_compare']
 
 # %% ../nbs/06b_compare.ipynb #f0c36301
 def schedule_agreement(cosine:pd.DataFrame, # overall table (dataset, model_size, milestone, vocab_size, seed, acc) under cosine
                        wsd:pd.DataFrame, # the same runs under wsd
                        threshold:float=0.9, # ρ a milestone must reach to predict the end point
                       )->tuple[pd.DataFrame, pd.DataFrame]:
-    "Per anchor: |Δ accuracy| and ρ between the schedules; per schedule: ρ with the end point and the earliest milestone reaching `threshold`."
+    "Per anchor: |Δ accuracy| and ρ between the schedules; per schedule: ρ with the end point, the decision accuracy between configurations, and the earliest milestone reaching `threshold`."
     if FINAL not in set(wsd['milestone']): wsd = pd.concat([wsd, cosine[cosine['milestone'] == FINAL]], ignore_index=True)
     both = cosine.merge(wsd, on=RUN + ['milestone'], suffixes=('_cosine', '_wsd'))
     rows = []
@@ -39,6 +42,9 @@ def schedule_agreement(cosine:pd.DataFrame, # overall table (dataset, model_size
     eps = {k: early_prediction(t, by=(), n_boot=0, progress=False) for k, t in (('cosine', cosine), ('wsd', wsd))}
     for k, ep in eps.items():
         per_anchor = per_anchor.merge(ep[['milestone', 'spearman']].set_axis(['milestone', f'spearman_final_{k}'], axis=1), on='milestone', how='left')
+    for k, t in (('cosine', cosine), ('wsd', wsd)):   # the decision a researcher makes: between configurations (seed means), within a data set
+        by_run = lambda m: t[t['milestone'] == m].set_index(RUN)['acc']
+        per_anchor[f'decision_final_{k}'] = [config_decision_accuracy(by_run(m), target=by_run(FINAL)) for m in per_anchor['milestone']]
     answer = []
     for k, ep in eps.items():
         e = earliest_milestone(ep, threshold)
@@ -96,11 +102,13 @@ def _markdown(per_anchor:pd.DataFrame, answer:pd.DataFrame, accounts:list[dict],
              f"| tokens trained (from the logs) | {fmt_tokens(c['tokens_trained'])} | {fmt_tokens(w['tokens_trained'])} | {w['tokens_trained'] / max(c['tokens_trained'], 1):.2f} |",
              f"| wall time of the anchor runs (training + scoring) | {c['seconds']:.0f} s | {w['seconds']:.0f} s | {w['seconds'] / max(c['seconds'], 1e-9):.2f} |", '',
              '## Per anchor', '',
-             '| anchor | runs | mean \\|Δ acc\\| | max \\|Δ acc\\| | mean Δ (wsd − cosine) | ρ cosine vs wsd | ρ with final, cosine | ρ with final, wsd |',
-             '|---|---|---|---|---|---|---|---|']
+             '| anchor | runs | mean \\|Δ acc\\| | max \\|Δ acc\\| | mean Δ (wsd − cosine) | ρ cosine vs wsd | ρ with final, cosine | ρ with final, wsd | '
+             'decision accuracy, cosine | decision accuracy, wsd |',
+             '|---|---|---|---|---|---|---|---|---|---|']
     for r in per_anchor.to_dict('records'):
         lines.append(f"| {fmt_tokens(r['tokens_m'] * 1e6)} | {r['n_runs']} | {f(r['mean_abs_delta'])} | {f(r['max_abs_delta'])} | {f(r['mean_delta'])} | "
-                     f"{f(r['spearman_between'], 2)} | {f(r['spearman_final_cosine'], 2)} | {f(r['spearman_final_wsd'], 2)} |")
+                     f"{f(r['spearman_between'], 2)} | {f(r['spearman_final_cosine'], 2)} | {f(r['spearman_final_wsd'], 2)} | "
+                     f"{f(r['decision_final_cosine'], 2)} | {f(r['decision_final_wsd'], 2)} |")
     t = answer['threshold'].iloc[0]
     name = lambda m: 'none' if m is None or m != m else fmt_tokens(float(m) * 1e6)
     lines += ['', '## The study\'s answer', '',
@@ -115,21 +123,23 @@ def compare_schedules(out, # output root: OUT/cosine, OUT/wsd, OUT/comparison
                       max_parallel:int|None=None, # runs at a time (default: 2 on a machine with 2 or more cores)
                       threshold:float=0.9, # ρ that answers the study's question
                       progress:bool=True,
-                      **grid, # overrides of `lmeff.demo.DEMO`
+                      torch_threads:int=1, # torch CPU threads per run
+                      executor:str='local', ray_address:str|None=None, gpus_per_run:float=1, watch:float=60, notebook=None, # as for `lmeff.sweep.sweep`
+                      **grid, # overrides of `lmeff.demo.DemoGrid`'s fields
                      )->dict:
     "Sweep the demo grid with cosine anchor runs and with a wsd trunk; write and return the comparison."
     import os
-    out, g = Path(out), DEMO | grid
+    out, g = Path(out), asdict(DemoGrid(**grid))
     if not 0 < decay_fraction <= 1: raise LmeffError(f"--decay-fraction must be in (0, 1], got {decay_fraction}")
     if decay_shape not in ('linear', 'sqrt'): raise LmeffError(f"--decay-shape must be linear or sqrt, got {decay_shape!r}")
     configs = demo_configs(out/'configs.csv', **grid)
     anchors = _anchor_rows(configs, out/'configs-anchors.csv')
-    common = dict(data_options={'synthetic': {'words': g['words'], 'n_pairs': g['n_pairs']}}, blimp_dir=blimp_dir, torch_threads=1,
-                  progress=progress, analysis=False)
-    mp = max_parallel or min(2, os.cpu_count() or 1)
+    common = dict(seeds=seeds, data_dir=out/'data', executor=executor, max_parallel=max_parallel or min(2, os.cpu_count() or 1), ray_address=ray_address,
+                  notebook=notebook, analysis=False, progress=progress, gpus_per_run=gpus_per_run, watch=watch,
+                  data_options={'synthetic': {'words': g['words'], 'n_pairs': g['n_pairs']}}, blimp_dir=blimp_dir, torch_threads=torch_threads)
     opts = {'eval_sequences': 64}
-    sweeps = {'cosine': sweep(configs, seeds, out/'cosine', out/'data', 'local', mp, train_options=opts, **common),
-              'wsd': sweep(anchors, seeds, out/'wsd', out/'data', 'local', mp, **common,
+    sweeps = {'cosine': sweep(configs, out=out/'cosine', train_options=opts, **common),
+              'wsd': sweep(anchors, out=out/'wsd', **common,
                            train_options=opts | {'schedule': 'wsd', 'decay_fraction': decay_fraction, 'decay_shape': decay_shape})}
     failed = {k: s[s['status'] == 'failed'] for k, s in sweeps.items()}
     if any(len(f) for f in failed.values()):
@@ -153,6 +163,9 @@ def compare_schedules(out, # output root: OUT/cosine, OUT/wsd, OUT/comparison
     return report | {'markdown': '\n\n'.join(md), 'folder': str(dest)}
 
 # %% ../nbs/06b_compare.ipynb #8a11d6b7
+COMPARE_SWEEP_OPTIONS = ('seeds', 'out', 'blimp_dir', 'max_parallel', 'torch_threads', 'executor', 'ray_address', 'gpus_per_run', 'watch',
+                         'notebook') # the sweep options of `lmeff compare-schedules`: keywords of `compare_schedules`
+
 def add_cli(sub):
     "Add `lmeff compare-schedules` to the subcommands `sub`."
     p = sub.add_parser('compare-schedules', help='train the demo grid with cosine anchor runs and with a wsd trunk, and compare the answers',
@@ -160,19 +173,20 @@ def add_cli(sub):
                                    'one warmup-stable-decay trunk with a decaying branch per anchor (OUT/wsd). Then report per anchor how far the '
                                    'accuracies move and whether the runs keep their order, whether the earliest milestone that predicts the '
                                    'final ranking changes, and the tokens and time each schedule took (OUT/comparison/schedules.md).')
-    p.add_argument('--out', required=True, metavar='OUT', help='output folder')
-    p.add_argument('--seeds', default='0,1', metavar='S,S', help='random seeds (default: 0,1)')
+    add_sweep_options(p, only=COMPARE_SWEEP_OPTIONS, seeds='0,1', torch_threads=1, helps={
+        'out': 'output folder: OUT/cosine, OUT/wsd (two sweeps), OUT/comparison', 'max_parallel': 'runs at a time (default: 2)',
+        'blimp_dir': 'also compare on the BLiMP .jsonl files in this folder', 'torch_threads': 'torch CPU threads per run (default: 1)'})
     p.add_argument('--decay-fraction', type=float, default=0.2, metavar='F', help="share of each anchor's tokens spent decaying (default: 0.2)")
     p.add_argument('--decay-shape', choices=('linear', 'sqrt'), default='linear', help='shape of the decay (default: linear)')
     p.add_argument('--threshold', type=float, default=0.9, metavar='RHO', help='ρ with the final ranking that answers the question (default: 0.9)')
-    p.add_argument('--blimp-dir', metavar='PATH', help='also compare on the BLiMP .jsonl files in this folder')
-    p.add_argument('--max-parallel', type=int, metavar='N', help='runs at a time (default: 2)')
+    add_grid_options(p)
     p.set_defaults(func=cmd_compare)
     return p
 
 def cmd_compare(args)->int:
     t0 = time.perf_counter()
-    r = compare_schedules(args.out, parse_seeds(args.seeds), args.decay_fraction, args.decay_shape, args.blimp_dir, args.max_parallel, args.threshold)
+    r = compare_schedules(**sweep_options(args, only=COMPARE_SWEEP_OPTIONS), decay_fraction=args.decay_fraction, decay_shape=args.decay_shape,
+                          threshold=args.threshold, **grid_options(args))
     print(r['markdown'])
     print(f"comparison: {r['folder']} (schedules.md, *_per_anchor.csv, *_answer.csv, *_learning_curves.html/png); {time.perf_counter() - t0:.0f}s")
     return 0

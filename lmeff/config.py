@@ -4,16 +4,16 @@
 
 # %% ../nbs/00_config.ipynb #f32cff04
 from __future__ import annotations
-import argparse, csv, json, math, re, sys
-from dataclasses import dataclass, field, fields, replace, MISSING
+import csv, json, math, re, sys
+from dataclasses import dataclass, field, replace, MISSING
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['MODEL_SIZES', 'DATASETS', 'MILESTONES', 'COLUMNS', 'MIN_VOCAB', 'MAX_VOCAB', 'GROUPS', 'LmeffError', 'ConfigError',
-           'ModelSize', 'register_model_size', 'get_size', 'n_params', 'register_dataset', 'opt', 'RunConfig',
-           'at_least', 'check_out_dir', 'parse_anchors', 'parse_milestones', 'check_eval_set', 'parse_row',
-           'read_configs', 'fmt_tokens', 'describe', 'OptimArgs', 'EvalArgs', 'StorageArgs', 'HardwareArgs',
-           'ProgressArgs', 'check_fields', 'TrainConfig', 'steps_to_reach', 'milestone_steps', 'add_flags']
+__all__ = ['MODEL_SIZES', 'DATASETS', 'MILESTONES', 'COLUMNS', 'MIN_VOCAB', 'MAX_VOCAB', 'MAX_EPOCHS', 'MAX_BATCH',
+           'MAX_SEQ_LENGTH', 'MAX_ANCHOR', 'LmeffError', 'ConfigError', 'ModelSize', 'register_model_size', 'get_size',
+           'n_params', 'register_dataset', 'opt', 'RunConfig', 'at_least', 'check_out_dir', 'parse_anchors',
+           'parse_milestones', 'check_eval_set', 'check_anchor_steps', 'parse_row', 'read_configs', 'column_rules',
+           'fmt_tokens', 'describe']
 
 # %% ../nbs/00_config.ipynb #7196eae1
 class LmeffError(Exception):
@@ -92,18 +92,23 @@ def opt(default=MISSING, # the default (omit for a required field)
 MILESTONES = (25, 50, 75, 100, 250, 500, 750, 1000, 1250, 1500, 1750, 2000) # the reference's snapshot points, M tokens
 COLUMNS = ['model_config', 'dataset', 'epochs', 'batch_size', 'grad_accum', 'seq_length', 'anchors', 'tokenizer_vocab_size']
 MIN_VOCAB, MAX_VOCAB = 256, 65536 # byte-level BPE needs the 256 bytes; token streams are uint16
+MAX_EPOCHS = 10_000 # passes over the data: more is a typo, not a study (the reference trains at most 50)
+MAX_BATCH = 65_536 # most sequences per micro-batch, and most micro-batches per step
+MAX_SEQ_LENGTH = 131_072 # most tokens per sequence (the model's max_position_embeddings)
+MAX_ANCHOR = 1e6 # most M tokens of an anchor or milestone: a trillion tokens
 
 @dataclass(frozen=True)
 class RunConfig:
     "One experiment: a validated row of `configs.csv`."
     model_config:str = opt(help="model size: tiny, mini, 20m, 60m, 180m (or a registered one)", flag='--model-config')
     dataset:str = opt(help="prepared dataset (corpus key)")
-    epochs:int = opt(help="upper bound on passes over the data", cli_default=50)
+    epochs:int = opt(help=f"upper bound on passes over the data, 1..{MAX_EPOCHS}", cli_default=50)
     batch_size:int = opt(help="sequences per device and micro-batch (a row's value counts only with use_row_batch; a flag sets it)", size_default='batch_size')
     grad_accum:int = opt(help="micro-batches per optimizer step (a row's value counts only with use_row_batch; a flag sets it)", size_default='grad_accum')
-    seq_length:int = opt(help="tokens per training sequence", cli_default=256)
-    anchors:tuple = opt(help="JSON list of token anchors in millions, or [-1] for one full run", parse=lambda s: parse_anchors(s), cli_default='[-1]')
-    tokenizer_vocab_size:int = opt(help="BPE vocabulary size", flag='--vocab-size')
+    seq_length:int = opt(help=f"tokens per training sequence, 8..{MAX_SEQ_LENGTH}", cli_default=256)
+    anchors:tuple = opt(help=f"JSON list of token anchors in millions, each at least one optimizer step of tokens and at most {MAX_ANCHOR:,.0f}, "
+                             "or [-1] for one full run", parse=lambda s: parse_anchors(s), cli_default='[-1]')
+    tokenizer_vocab_size:int = opt(help=f"BPE vocabulary size, {MIN_VOCAB}..{MAX_VOCAB}", flag='--vocab-size')
     use_row_batch:bool = opt(False, "use this row's batch_size/grad_accum instead of the size defaults")
     row:int|None = opt(None, "1-based row of the CSV it came from")
 
@@ -128,14 +133,20 @@ class RunConfig:
         return name + '-full' if self.full_run else name   # a full run may share its run folder with the anchor runs
 
 # %% ../nbs/00_config.ipynb #2b12eb24
-def _int(s:str, lo:int, what:str)->int:
-    try: v = int(s.strip())
+_NUMBER = re.compile(r'[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?', re.ASCII) # what a CSV number may look like
+
+def _int(s:str, lo:int, what:str, hi:int|None=None)->int:
+    "The integer `s` spells (`50`, `50.0`, `5e1`) in `lo..hi`; else a ValueError saying why."
+    s = s.strip()
+    # int() and float() also take other scripts' digits ('５１２') and underscores ('1_000'): a row says its numbers in ASCII
+    if not _NUMBER.fullmatch(s): raise ValueError(f"not a number written in ASCII digits: {s!r}")
+    try: v = int(s)
     except ValueError:
-        try: f = float(s.strip())
-        except ValueError: raise ValueError(f"not a number: {s!r}") from None
+        f = float(s)
         if not f.is_integer(): raise ValueError(f"not an integer: {s!r}") from None
         v = int(f)
     if v < lo: raise ValueError(f"{what} must be >= {lo}, got {v}")
+    if hi is not None and v > hi: raise ValueError(f"{what} must be <= {hi}, got {v}")
     return v
 
 def at_least(value:int|None, # a command-line value (None: not given)
@@ -163,6 +174,7 @@ def parse_anchors(s:str)->tuple:
     a = [float(x) for x in a]
     if a == [-1.0]: return (-1.0,)
     if any(x <= 0 for x in a): raise ValueError(f"anchors must be > 0 (or exactly [-1] for a full run), got {s!r}")
+    if any(x > MAX_ANCHOR for x in a): raise ValueError(f"anchors must be <= {MAX_ANCHOR:,.0f} (millions of tokens: a trillion tokens), got {s!r}")
     if len(set(a)) != len(a): raise ValueError(f"anchors repeat a value: {s!r}")
     return tuple(sorted(a))
 
@@ -180,14 +192,26 @@ def check_eval_set(s)->str:
     return f"{f:g}"
 
 # %% ../nbs/00_config.ipynb #1ecce59a
-def parse_row(raw:dict, path, row:int, use_row_batch:bool=False)->RunConfig:
+def check_anchor_steps(rc:RunConfig)->RunConfig:
+    "`rc`, once each anchor is at least one optimizer step of tokens (a smaller one would be overshot by its run's first step); else a ValueError."
+    tps = rc.tokens_per_step()   # one process: the smallest step the row can run with
+    small = [a for a in rc.anchors if a != -1 and a * 1e6 < tps]
+    if small:
+        batch = 'batch' if rc.use_row_batch else f"{rc.model_config}'s batch"
+        raise ValueError(f"anchor {small[0]:g}M ({small[0] * 1e6:g} tokens) is less than one optimizer step ({tps:,} tokens: {batch} "
+                         f"{rc.effective_batch_size} x grad_accum {rc.effective_grad_accum} x seq_length {rc.seq_length}); raise the anchor or lower the batch")
+    return rc
+
+def parse_row(raw:dict, path, row:int, use_row_batch:bool=False,
+              check_steps:bool=True, # False: the batch is not known yet (`TrainConfig` checks the one it gets)
+             )->RunConfig:
     "Validate one CSV row (`raw` maps column -> string) into a `RunConfig`."
     def get(col):
         v = raw.get(col)
         if v is None or not str(v).strip(): raise ConfigError(path, "empty value", row, col)
         return str(v).strip()
-    def num(col, lo, what):
-        try: return _int(get(col), lo, what)
+    def num(col, lo, hi):
+        try: return _int(get(col), lo, col, hi)
         except ValueError as e: raise ConfigError(path, str(e), row, col) from None
     size = get('model_config')
     if size not in MODEL_SIZES:
@@ -197,12 +221,14 @@ def parse_row(raw:dict, path, row:int, use_row_batch:bool=False)->RunConfig:
         raise ConfigError(path, f"unknown dataset {dataset!r}; known: {', '.join(sorted(DATASETS))}", row, 'dataset')
     try: anchors = parse_anchors(get('anchors'))
     except ValueError as e: raise ConfigError(path, str(e), row, 'anchors') from None
-    vocab = num('tokenizer_vocab_size', MIN_VOCAB, 'tokenizer_vocab_size')
+    vocab = num('tokenizer_vocab_size', MIN_VOCAB, None)
     if vocab > MAX_VOCAB: raise ConfigError(path, f"tokenizer_vocab_size must be <= {MAX_VOCAB} (uint16 token streams), got {vocab}", row, 'tokenizer_vocab_size')
-    return RunConfig(model_config=size, dataset=dataset, epochs=num('epochs', 1, 'epochs'),
-                     batch_size=num('batch_size', 1, 'batch_size'), grad_accum=num('grad_accum', 1, 'grad_accum'),
-                     seq_length=num('seq_length', 8, 'seq_length'), anchors=anchors,
-                     tokenizer_vocab_size=vocab, use_row_batch=use_row_batch, row=row)
+    rc = RunConfig(model_config=size, dataset=dataset, epochs=num('epochs', 1, MAX_EPOCHS),
+                   batch_size=num('batch_size', 1, MAX_BATCH), grad_accum=num('grad_accum', 1, MAX_BATCH),
+                   seq_length=num('seq_length', 8, MAX_SEQ_LENGTH), anchors=anchors,
+                   tokenizer_vocab_size=vocab, use_row_batch=use_row_batch, row=row)
+    try: return check_anchor_steps(rc) if check_steps else rc
+    except ValueError as e: raise ConfigError(path, str(e), row, 'anchors') from None
 
 def read_configs(path, # a `configs.csv`
                  use_row_batch:bool=False # use each row's batch_size/grad_accum instead of the per-size defaults
@@ -235,6 +261,14 @@ def read_configs(path, # a `configs.csv`
     if not runs: raise ConfigError(path, "no data rows below the header")
     return runs
 
+def column_rules()->str:
+    "What each `configs.csv` column may hold, in one paragraph (the `--help` of `lmeff check` and `lmeff sweep`)."
+    return (f"configs.csv columns: {', '.join(COLUMNS)}. model_config: {', '.join(MODEL_SIZES)}; dataset: {', '.join(sorted(DATASETS))}; "
+            f"epochs: an integer 1..{MAX_EPOCHS}; batch_size, grad_accum: integers 1..{MAX_BATCH} (used only with --use-row-batch); "
+            f"seq_length: an integer 8..{MAX_SEQ_LENGTH}; tokenizer_vocab_size: an integer {MIN_VOCAB}..{MAX_VOCAB}; anchors: a JSON list "
+            f"of millions of tokens, each at least one optimizer step of tokens (batch x grad_accum x seq_length) and at most {MAX_ANCHOR:,.0f}, "
+            "or [-1] for one full run. Numbers in ASCII digits.")
+
 # %% ../nbs/00_config.ipynb #c5ce14bc
 def fmt_tokens(n:float)->str:
     "Human-readable token count: 25M, 1.25B, 8.2K."
@@ -248,173 +282,3 @@ def describe(rc:RunConfig, world_size:int=1)->str:
     return (f"row {rc.row}: {rc.model_config} ({fmt_tokens(rc.n_params)} params) on {rc.dataset}, vocab {rc.tokenizer_vocab_size}, "
             f"seq {rc.seq_length}, {rc.effective_batch_size}x{rc.effective_grad_accum} ({rc.batch_source}) = "
             f"{rc.tokens_per_step(world_size):,} tokens/step, anchors {anchors}")
-
-# %% ../nbs/00_config.ipynb #8d7f3f2f
-@dataclass
-class OptimArgs:
-    "The optimiser (AdamW 0.9/0.999/1e-8), its learning-rate schedule (a linear warmup, then cosine or warmup-stable-decay) and the data order."
-    lr:float|None = opt(None, "peak learning rate", size_default='lr', gt=0)
-    weight_decay:float|None = opt(None, "AdamW weight decay (not on norms)", size_default='weight_decay', ge=0)
-    warmup_steps:int|None = opt(None, "linear warmup steps", size_default='warmup_steps', ge=0)
-    warmup_cap:bool = opt(True, "cap the warmup at half of a short schedule (the reference does not)", flag='--no-warmup-cap')
-    data_seed:int|None = opt(None, "seed of the training data order (default: the run's seed; the reference used 42 for every run)")
-    schedule:str = opt('cosine', "anchor runs' learning rate: 'cosine' (an independent run per anchor, cosine to 0 at it) or 'wsd' "
-                                 "(warmup-stable-decay: one constant-rate trunk; each anchor branches off and decays to 0 at it)",
-                       choices=('cosine', 'wsd'))
-    decay_fraction:float = opt(0.2, "wsd: share of each anchor's tokens spent decaying (its branch leaves the trunk at (1-f) x anchor)", gt=0)
-    decay_shape:str = opt('linear', "wsd: shape of the decay to 0, 'linear' or 'sqrt' (1 - sqrt)", choices=('linear', 'sqrt'))
-
-@dataclass
-class EvalArgs:
-    "Evaluation, snapshots, resumable states and early stopping."
-    milestones:tuple = opt(MILESTONES, "JSON list of snapshot points in M tokens ([] for none)", parse=lambda s: parse_milestones(s))
-    eval_every:int|None = opt(None, "optimizer steps between evaluations", size_default='eval_every', ge=1)
-    eval_set:str = opt('subset', "dev windows evaluated: 'subset' (the first eval_sequences), 'full', or a fraction like 0.1 (seeded)",
-                       parse=lambda s: check_eval_set(s))
-    eval_sequences:int = opt(256, "size of the 'subset' eval set (sequences)", ge=1)
-    save_every:int|None = opt(None, "optimizer steps between resumable states (default: eval_every)", ge=1)
-    early_stop_after:float = opt(2000.0, "M tokens from which early stopping counts (full runs)", ge=0)
-    patience:int = opt(10, "evaluations past early_stop_after without improvement before a full run stops", ge=1)
-    min_delta:float = opt(0.002, "eval-loss improvement that resets the patience", ge=0)
-
-@dataclass
-class StorageArgs:
-    "Where the run's files go."
-    out:str = opt('output', "output root: OUT/models/...")
-    store:str = opt('local', "'hf': also upload every snapshot to the Hub (HF_TOKEN, HF_NAMESPACE)", choices=('local', 'hf'))
-
-@dataclass
-class HardwareArgs:
-    "Device and precision."
-    device:str = opt('auto', "'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', 'mps'", pattern=r'auto|cpu|mps|cuda(:\d+)?')
-    dtype:str = opt('auto', "'auto' (bf16 autocast where supported), 'fp32' or 'bf16'", choices=('auto', 'fp32', 'bf16'))
-    compile:bool|None = opt(None, "torch.compile the model with its loss (default: on CUDA)", flag='--compile')
-    loss:str = opt('auto', "'chunked' (never fp32 logits), 'plain' (F.cross_entropy of fp32 logits) or 'auto' (chunked on CUDA)", choices=('auto', 'chunked', 'plain'))
-    micro_split:int|None = opt(None, "split each micro-batch into this many parts, as more accumulation steps (default: what the GPU's memory needs)", ge=1)
-
-@dataclass
-class ProgressArgs:
-    "How far, and how visibly."
-    max_steps:int|None = opt(None, "stop after this many optimizer steps (smoke tests, benchmarks)", ge=1)
-    progress:bool = opt(True, "show a progress bar", flag='--no-progress')
-    log_every:int = opt(10, "optimizer steps between reads of the train loss from the device (each step still gets its log line)", ge=1)
-    report_to:str = opt('auto', "experiment trackers: none, tensorboard, wandb, trackio, mlflow, all, or a comma list (auto: tensorboard if installed)")
-
-GROUPS = {'optim': OptimArgs, 'eval': EvalArgs, 'storage': StorageArgs, 'hardware': HardwareArgs, 'progress': ProgressArgs}
-
-def check_fields(obj):
-    "Check each documented field's type and range (`ge`, `gt`, `choices`, `pattern`); a bad one is a one-line error naming its flag."
-    for f in fields(obj):
-        v, md, t = getattr(obj, f.name), f.metadata, str(f.type).replace(' ', '')
-        if v is None and 'None' in t: continue
-        flag = md.get('flag') or '--' + f.name.replace('_', '-')
-        kind = t.split('|')[0]
-        ok = {'int': isinstance(v, int), 'float': isinstance(v, (int, float)), 'str': isinstance(v, str), 'bool': isinstance(v, bool)}.get(kind, True)
-        if not ok or (kind in ('int', 'float') and isinstance(v, bool)): raise LmeffError(f"{flag}: expected {'a number' if kind == 'float' else kind}, got {v!r}")
-        if 'ge' in md and v < md['ge']: raise LmeffError(f"{flag} must be >= {md['ge']}, got {v}")
-        if 'gt' in md and not v > md['gt']: raise LmeffError(f"{flag} must be > {md['gt']}, got {v}")
-        if 'choices' in md and v not in md['choices']: raise LmeffError(f"{flag} must be one of {', '.join(md['choices'])}, got {v!r}")
-        if 'pattern' in md and not re.fullmatch(md['pattern'], v): raise LmeffError(f"{flag}: not a device: {v!r} (auto, cpu, cuda, cuda:N, mps)")
-
-# %% ../nbs/00_config.ipynb #4a1c0f2e
-@dataclass
-class TrainConfig:
-    "Everything one training run needs: the `configs.csv` row, the seed, and the options by concern."
-    run:RunConfig # what to train (a validated configs.csv row)
-    data_dir:str # data root of `lmeff prep`
-    seed:int=0 # random init and data order
-    optim:OptimArgs=field(default_factory=OptimArgs)
-    eval:EvalArgs=field(default_factory=EvalArgs)
-    storage:StorageArgs=field(default_factory=StorageArgs)
-    hardware:HardwareArgs=field(default_factory=HardwareArgs)
-    progress:ProgressArgs=field(default_factory=ProgressArgs)
-
-    def __post_init__(self):
-        s, o, e = self.run.size, self.optim, self.eval
-        for group in (o, e):   # None: the size's reference value
-            for f in fields(group):
-                if getattr(group, f.name) is None and 'size_default' in f.metadata: setattr(group, f.name, getattr(s, f.metadata['size_default']))
-        if e.save_every is None: e.save_every = e.eval_every
-        for group in (o, e, self.storage, self.hardware, self.progress): check_fields(group)
-        e.milestones = tuple(float(m) for m in e.milestones)
-        try: e.eval_set = check_eval_set(e.eval_set)
-        except ValueError as err: raise LmeffError(f"--eval-set: {err}") from None
-        if any(m == -1 for m in e.milestones): raise LmeffError("--milestones: snapshot points must be > 0")
-        if not o.decay_fraction <= 1: raise LmeffError(f"--decay-fraction must be in (0, 1], got {o.decay_fraction}")
-
-    @property
-    def data_seed(self)->int:
-        "The seed of the data order: `optim.data_seed`, else the run's seed."
-        return self.seed if self.optim.data_seed is None else self.optim.data_seed
-
-    @classmethod
-    def from_row(cls, rc:RunConfig, # a validated configs.csv row
-                 seed:int, data_dir, out=None, # `out` is also `storage.out`
-                 **options, # any option by its field name: lr=1e-3, eval_every=5, device='cpu', batch_size=8, ...
-                )->TrainConfig:
-        "The config of a row plus options by name (`batch_size`/`grad_accum` replace the row's batch and opt in to it)."
-        options = dict(options)
-        batch = {k: options.pop(k) for k in ('batch_size', 'grad_accum') if options.get(k) is not None}
-        for k, v in batch.items():
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise LmeffError(f"--{k.replace('_', '-')} must be an integer >= 1, got {v!r}")
-        for k in ('batch_size', 'grad_accum'): options.pop(k, None)
-        if batch: rc = replace(rc, **{'batch_size': rc.effective_batch_size, 'grad_accum': rc.effective_grad_accum, **batch}, use_row_batch=True)
-        if out is not None: options['out'] = str(out)
-        known = {f.name: g for g, c in GROUPS.items() for f in fields(c)}
-        unknown = sorted(set(options) - set(known))
-        if unknown: raise LmeffError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known) + ['batch_size', 'grad_accum'])}")
-        groups = {g: c(**{k: v for k, v in options.items() if known[k] == g}) for g, c in GROUPS.items()}
-        return cls(rc, str(data_dir), seed, **groups)
-
-    @classmethod
-    def make(cls, model_config:str, dataset:str, data_dir, vocab_size:int, seed:int=0,
-             seq_length:int=256, anchors=(-1.0,), epochs:int=50, **options)->TrainConfig:
-        "A config spelled out by hand (as `lmeff train --model-config ...`), validated like a configs.csv row."
-        raw = dict(model_config=model_config, dataset=dataset, epochs=epochs, batch_size=1, grad_accum=1, seq_length=seq_length,
-                   anchors=json.dumps([float(a) for a in anchors]) if not isinstance(anchors, str) else anchors,
-                   tokenizer_vocab_size=vocab_size)
-        try: rc = parse_row({k: str(v) for k, v in raw.items()}, '<options>', 1)
-        except ConfigError as e:
-            flag = next((f.metadata.get('flag') for f in fields(RunConfig) if f.name == e.column), None) or '--' + e.column.replace('_', '-')
-            raise LmeffError(f"{flag}: {e.msg}") from None
-        return cls.from_row(rc, seed, data_dir, **options)
-
-# %% ../nbs/00_config.ipynb #83d7a4db
-def steps_to_reach(million_tokens:float, tokens_per_step:int)->int:
-    "The first optimizer step (1-based) whose cumulative tokens reach `million_tokens` M."
-    return max(1, math.ceil(round(million_tokens * 1e6) / tokens_per_step))
-
-def milestone_steps(milestones, tokens_per_step:int, last_step:int|None=None)->dict[int, list[float]]:
-    "step -> milestones (M tokens) reached at that step, for each reached by `last_step` (several may share a step)."
-    out = {}
-    for m in sorted(milestones):
-        s = steps_to_reach(m, tokens_per_step)
-        if last_step is None or s <= last_step: out.setdefault(s, []).append(m)
-    return out
-
-# %% ../nbs/00_config.ipynb #77475d6c
-_TYPES = {'int': int, 'float': float, 'str': str}
-
-def add_flags(group, # an argparse parser or argument group
-              cls, # a dataclass whose fields are declared with `opt`
-              defaults:dict|None=None, # defaults to show instead of the fields' own
-             ):
-    "One flag per documented field of dataclass `cls`, with its help and default; values stay None unless given."
-    for f in fields(cls):
-        md = f.metadata
-        if not md.get('help') or f.name in ('row', 'use_row_batch'): continue
-        flag = md.get('flag') or '--' + f.name.replace('_', '-')
-        default = (defaults or {}).get(f.name, md.get('cli_default', None if f.default is MISSING else f.default))
-        shown = json.dumps(list(default)) if isinstance(default, tuple) else default
-        if 'size_default' in md: shown = 'per size: ' + ', '.join(f"{n} {getattr(s, md['size_default']):g}" for n, s in MODEL_SIZES.items())
-        help = f"{md['help']} (default: {shown})" if shown is not None else md['help']
-        if f.type.replace(' ', '') in ('bool', 'bool|None'):   # bool|None: --flag / --no-flag, None when neither is given
-            action = argparse.BooleanOptionalAction if 'None' in f.type else 'store_false' if default else 'store_true'
-            group.add_argument(flag, dest=f.name, action=action, help=md['help'], **({'default': None} if 'None' in f.type else {}))
-            continue
-        parse = md.get('parse') or _TYPES[f.type.split('|')[0].strip()]
-        def typ(s, parse=parse):
-            try: return parse(s)
-            except ValueError as e: raise argparse.ArgumentTypeError(str(e)) from None
-        group.add_argument(flag, dest=f.name, type=typ, default=None, choices=md.get('choices'), help=help,
-                           metavar=None if md.get('choices') else f.name.upper())

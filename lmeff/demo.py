@@ -5,30 +5,56 @@
 # %% ../nbs/06a_demo.ipynb #ddf6c3b7
 from __future__ import annotations
 import json, os, time
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 import pandas as pd
-from .config import COLUMNS
+from .config import COLUMNS, opt, parse_anchors
+from .train_config import add_flags, check_fields
 from .store import write_text
 from .runs import ANALYSIS
-from .sweep import exit_status, parse_seeds, print_summary, sweep
+from .sweep import add_sweep_options, exit_status, print_summary, sweep, sweep_options
 
 # %% auto #0
-__all__ = ['DEMO', 'write_configs', 'demo_configs', 'demo', 'add_cli', 'cmd_demo']
+__all__ = ['DEMO', 'DEMO_SWEEP_OPTIONS', 'DemoGrid', 'write_configs', 'demo_configs', 'demo', 'add_grid_options', 'grid_options',
+           'add_cli', 'cmd_demo']
 
 # %% ../nbs/06a_demo.ipynb #08a460f2
-DEMO = dict(sizes=('tiny', 'mini'), vocab_sizes=(512, 1024), anchors=(0.0125, 0.025, 0.05, 0.1), seq_length=16, epochs=10,
-            full_epochs=1, words=200_000, n_pairs=100, # the demo grid and its corpus
-            downstream_tasks=('sst2',), finetune_options={'max_train_examples': 500, 'max_eval_examples': 200, 'epochs': 1}) # with a glue_dir: a small SST-2 subset
+def _listed(parse, what:str):
+    "A flag's parser of comma-separated values: 'tiny,mini' -> ('tiny', 'mini')."
+    def listed(s:str)->tuple:
+        try: values = tuple(parse(x.strip()) for x in s.split(',') if x.strip())
+        except ValueError: values = ()
+        if not values: raise ValueError(f"expected comma-separated {what}, got {s!r}")
+        return values
+    return listed
+
+@dataclass
+class DemoGrid:
+    "The demo's grid and corpus: every size × vocabulary size on the synthetic corpus, as anchor runs and a full run."
+    sizes:tuple = opt(('tiny', 'mini'), "model sizes, comma-separated", parse=_listed(str, 'model sizes'), cli_default='tiny,mini')
+    vocab_sizes:tuple = opt((512, 1024), "vocabulary sizes, comma-separated", parse=_listed(int, 'integers'), cli_default='512,1024')
+    anchors:tuple = opt((0.0125, 0.025, 0.05, 0.1), "JSON list of the anchor rows' token anchors, in millions", parse=lambda s: parse_anchors(s))
+    seq_length:int = opt(16, "tokens per training sequence", ge=8)
+    epochs:int = opt(10, "upper bound on the anchor rows' passes over the data", ge=1)
+    full_epochs:int = opt(1, "passes over the data of the full runs", ge=1)
+    words:int = opt(200_000, "training words of the synthetic corpus", ge=1)
+    n_pairs:int = opt(100, "minimal pairs per phenomenon", ge=1)
+    downstream_tasks:tuple = ('sst2',) # with a glue_dir: the tasks every snapshot is fine-tuned on,
+    finetune_options:dict = field(default_factory=lambda: {'max_train_examples': 500, 'max_eval_examples': 200, 'epochs': 1}) # on small subsets
+
+    def __post_init__(self): check_fields(self)
+
+DEMO = asdict(DemoGrid()) # the defaults, as a dict
 
 def write_configs(path, rows:list[dict])->Path:
     "Write `rows` (column -> value) as a configs.csv."
     return write_text(path, pd.DataFrame(rows, columns=COLUMNS).to_csv(index=False))
 
 def demo_configs(path, # the configs.csv to write
-                 **grid, # overrides of `DEMO`
+                 **grid, # overrides of `DemoGrid`'s fields
                 )->Path:
     "Write the demo grid as a configs.csv: every size × vocabulary size, on the synthetic corpus, as anchor runs and a full run."
-    g = DEMO | grid
+    g = asdict(DemoGrid(**grid))
     row = lambda s, v, anchors, epochs: dict(model_config=s, dataset='synthetic', epochs=epochs, batch_size=16, grad_accum=1,
                                              seq_length=g['seq_length'], anchors=json.dumps(anchors), tokenizer_vocab_size=v)
     return write_configs(path, [row(s, v, list(g['anchors']), g['epochs']) for s in g['sizes'] for v in g['vocab_sizes']] +
@@ -38,41 +64,56 @@ def demo_configs(path, # the configs.csv to write
 def demo(out, # output root
          seeds=(0, 1), # random seeds
          blimp_dir=None, # local BLiMP folder: also score every snapshot on BLiMP
-         glue_dir=None, # local GLUE data: also fine-tune every snapshot on `DEMO['downstream_tasks']` (capped by `DEMO['finetune_options']`)
+         glue_dir=None, # local GLUE data: also fine-tune every snapshot on the grid's `downstream_tasks` (capped by its `finetune_options`)
          max_parallel:int|None=None, # runs at a time (default: 2 on a machine with 2 or more cores)
          executor:str='local', # 'local' or 'ray'
          progress:bool=True,
          notebook=None, # the run notebook (default: `lmeff.sweep.run_notebook()`)
-         **grid, # overrides of `DEMO`
+         torch_threads:int=1, # torch CPU threads per run
+         train_options:dict|None=None, # training settings for every run, over the demo's (64 eval sequences)
+         watch:float=60, analysis:bool=True, ray_address:str|None=None, gpus_per_run:float=1, # as for `lmeff.sweep.sweep`
+         **grid, # overrides of `DemoGrid`'s fields
         )->pd.DataFrame:
     "Sweep the demo grid under `out`; return the sweep summary."
-    g, out = DEMO | grid, Path(out)
+    g, out = asdict(DemoGrid(**grid)), Path(out)
     configs = demo_configs(out/'configs.csv', **grid)
-    return sweep(configs, seeds, out, out/'data', executor, max_parallel or min(2, os.cpu_count() or 1), progress=progress, notebook=notebook,
-                 data_options={'synthetic': {'words': g['words'], 'n_pairs': g['n_pairs']}}, train_options={'eval_sequences': 64},
-                 blimp_dir=blimp_dir, torch_threads=1,
-                 **(dict(downstream_tasks=list(g['downstream_tasks']), glue_dir=glue_dir, finetune_options=dict(g['finetune_options'])) if glue_dir else {}))
+    downstream = dict(downstream_tasks=list(g['downstream_tasks']), glue_dir=glue_dir, finetune_options=dict(g['finetune_options'])) if glue_dir else {}
+    return sweep(configs, seeds=seeds, out=out, data_dir=out/'data', executor=executor, max_parallel=max_parallel or min(2, os.cpu_count() or 1),
+                 ray_address=ray_address, notebook=notebook, analysis=analysis, progress=progress, gpus_per_run=gpus_per_run, watch=watch,
+                 data_options={'synthetic': {'words': g['words'], 'n_pairs': g['n_pairs']}}, train_options={'eval_sequences': 64} | (train_options or {}),
+                 blimp_dir=blimp_dir, torch_threads=torch_threads, **downstream)
 
 # %% ../nbs/06a_demo.ipynb #99b925ff
+DEMO_SWEEP_OPTIONS = ('seeds', 'out', 'blimp_dir', 'glue_dir', 'max_parallel', 'executor', 'notebook', 'torch_threads', 'train_options', 'watch',
+                      'analysis', 'ray_address', 'gpus_per_run') # the sweep options of `lmeff demo`: keywords of `demo`
+
+def add_grid_options(p):
+    "Add a flag per documented field of `DemoGrid` to parser `p`; a flag not given leaves the demo's value."
+    add_flags(p.add_argument_group('the grid: every size × vocabulary size on the synthetic corpus, as anchor runs and a full run'), DemoGrid)
+    return p
+
+def grid_options(args)->dict:
+    "The `DemoGrid` fields given on the command line."
+    return {f.name: getattr(args, f.name) for f in fields(DemoGrid) if getattr(args, f.name, None) is not None}
+
 def add_cli(sub):
     "Add `lmeff demo` to the subcommands `sub`."
     d = sub.add_parser('demo', help='the whole pipeline offline on a CPU in minutes: a small grid on synthetic data',
                        description='Generate a synthetic corpus with minimal pairs, train tiny and mini models (2 vocabulary sizes, each seed) '
                                    'with anchors at small token budgets, score every anchor, and write the analysis and figures under OUT '
                                    '(a sweep of OUT/configs.csv: rerunning skips finished runs).')
-    d.add_argument('--out', required=True, metavar='OUT', help='output folder')
-    d.add_argument('--seeds', default='0,1', metavar='S,S', help='random seeds (default: 0,1)')
-    d.add_argument('--blimp-dir', metavar='PATH', help="also score every snapshot on the BLiMP .jsonl files in this folder (all 67 take hours on a CPU; a few, minutes)")
-    d.add_argument('--glue-dir', metavar='PATH', help='also fine-tune every snapshot on a small SST-2 subset from this GLUE folder (SST-2/train.tsv, dev.tsv)')
-    d.add_argument('--executor', choices=('local', 'ray'), default='local', help='local (default) or ray')
-    d.add_argument('--max-parallel', type=int, metavar='N', help='runs at a time (default: 2)')
-    d.add_argument('--notebook', metavar='PATH', help='run notebook to execute (default: the run_config.ipynb installed with lmeff)')
+    add_sweep_options(d, only=DEMO_SWEEP_OPTIONS, seeds='0,1', torch_threads=1, helps={
+        'max_parallel': 'runs at a time (default: 2)', 'torch_threads': 'torch CPU threads per run (default: 1)',
+        'blimp_dir': 'also score every snapshot on the BLiMP .jsonl files in this folder (all 67 take hours on a CPU; a few, minutes)',
+        'glue_dir': 'also fine-tune every snapshot on a small SST-2 subset from this GLUE folder (SST-2/train.tsv, dev.tsv)',
+        'train_options': 'training setting for every run, e.g. lr=0.001 (repeatable; the demo evaluates eval_sequences=64)'})
+    add_grid_options(d)
     d.set_defaults(func=cmd_demo)
     return d
 
 def cmd_demo(args)->int:
     t0 = time.perf_counter()
-    s = demo(args.out, parse_seeds(args.seeds), args.blimp_dir, args.max_parallel, args.executor, notebook=args.notebook, glue_dir=args.glue_dir)
+    s = demo(**sweep_options(args, only=DEMO_SWEEP_OPTIONS), **grid_options(args))
     print_summary(s, args.out)
     figures = Path(args.out)/ANALYSIS['synthetic']/'figures'
     if figures.is_dir(): print(f"figures: {figures} (learning_curves.png, correlations.png, ...)")

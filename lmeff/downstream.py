@@ -233,7 +233,7 @@ def finetune(folder, # a local model folder (see `model_folder`)
             )->tuple[dict, dict]:
     "Fine-tune a classification head and the model on `train`; return task -> predicted label ids, and what training did."
     import transformers
-    from transformers import AutoModelForSequenceClassification, EarlyStoppingCallback, Trainer, TrainingArguments
+    from transformers import AutoModelForSequenceClassification, EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
     cfg, t = cfg or FinetuneConfig(), glue_task(task)
     select = 'f1' if len(t.labels) == 2 else 'acc'
     verbosity = transformers.logging.get_verbosity()
@@ -257,6 +257,7 @@ def finetune(folder, # a local model folder (see `model_folder`)
             trainer = Trainer(model=model, args=args, train_dataset=_dataset(*train), eval_dataset=sets, data_collator=_collate,
                               compute_metrics=lambda p: scores(t.name, p.label_ids, p.predictions.argmax(-1)),
                               callbacks=[EarlyStoppingCallback(cfg.patience, 0.001)] if cfg.patience else None)
+            trainer.remove_callback(PrinterCallback)   # without a progress bar the Trainer prints every metrics dict: lmeff prints its own results
             start = time.perf_counter(); trainer.train(); seconds = time.perf_counter() - start
             preds = {k: trainer.predict(ds).predictions.argmax(-1) for k, ds in sets.items()}
         s = trainer.state
@@ -405,11 +406,12 @@ def cmd_finetune(args)->int:
     if args.model is not None:
         if args.out is None: raise LmeffError("--model needs --out (a folder for the results files)")
         if args.force: raise LmeffError("--force applies to --run (with --model, --out is always rewritten)")
-        made = finetune_model_to(args.model, {t: load_task(t, args.data_dir, cfg) for t in tasks}, args.out, args.revision, cfg, args.device, progress=True)
+        made = finetune_model_to(args.model, {t: load_task(t, data_dir=args.data_dir, cfg=cfg) for t in tasks}, out=args.out, revision=args.revision,
+                                 cfg=cfg, device=args.device, progress=True)
         for t, (path, res) in made.items(): print(f"{args.model} {t}: {res['primary_metric']} {task_score(res):.4f} -> {path}")
         return 0
     if args.revision or args.out: raise LmeffError("--revision and --out apply to --model; with --run use --results")
-    for s in finetune_run(args.run, tasks, args.results, args.data_dir, cfg, args.force, args.device):
+    for s in finetune_run(args.run, tasks, results_root=args.results, data_dir=args.data_dir, cfg=cfg, force=args.force, device=args.device):
         what = 'already scored (--force to redo)' if s['status'] == 'skipped' else f"{glue_task(s['task']).metric} {s['score']:.4f}" + (f" (redone: {s['note']})" if s['note'] else '')
         print(f"{s['milestone']} {s['task']}: {what} -> {s['results']}")
     return 0

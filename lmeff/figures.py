@@ -15,9 +15,9 @@ from .store import FINAL, write_file_atomic
 
 # %% auto #0
 __all__ = ['OKABE_ITO', 'SHAPES', 'DASHES', 'HEAT', 'LABELS', 'TOKENS_EXPR', 'BENCHMARK_NAMES', 'PHENOMENON_ORDER', 'STATISTICS',
-           'SCOPES', 'score_label', 'tokens_label', 'tokens_axis', 'series', 'style', 'Figure', 'pairs_name',
-           'task_phenomenon', 'human', 'plot_learning_curves', 'plot_correlations', 'plot_phenomena', 'plot_tasks',
-           'plot_vocab', 'analysis_charts', 'save_chart']
+           'SCOPES', 'PREDICTOR_LABELS', 'score_label', 'tokens_label', 'tokens_axis', 'series', 'style', 'Figure',
+           'pairs_name', 'task_phenomenon', 'human', 'plot_learning_curves', 'plot_correlations', 'plot_frontier',
+           'plot_phenomena', 'plot_tasks', 'plot_vocab', 'analysis_charts', 'save_chart']
 
 # %% ../nbs/05a_figures.ipynb #5b1ed72d
 OKABE_ITO = ['#0072B2', '#E69F00', '#009E73', '#D55E00', '#CC79A7', '#56B4E9', '#000000', '#F0E442'] # colour-blind-safe categories (Okabe & Ito 2008)
@@ -28,7 +28,9 @@ LABELS = {'dataset': 'data set', 'model_size': 'model size', 'vocab_size': 'voca
           'tokens_m': 'tokens seen', 'acc': 'accuracy', 'lo': 'lowest seed', 'hi': 'highest seed', 'seeds': 'seeds', 'n_runs': 'runs',
           'spearman': 'Spearman ρ', 'r2': 'R² (Pearson)', 'kendall_tau_b': 'Kendall τ-b', 'decision_accuracy': 'pairwise decision accuracy',
           'task': 'task', 'phenomenon': 'phenomenon', 'configuration': 'configuration', 'group': 'group',
-          'scope': 'runs compared', 'statistic': 'statistic', 'value': 'value of the statistic', 'line': 'data set · model size'} # column -> what a reader calls it
+          'scope': 'runs compared', 'statistic': 'statistic', 'value': 'value of the statistic', 'line': 'data set · model size',
+          'budget_share': 'share of the token budget', 'predictor': 'predictor', 'panel': 'runs', 'n_pairs': 'pairs of configurations',
+          'decision_ci_low': 'lower end of the 95% interval', 'decision_ci_high': 'upper end of the 95% interval'} # column -> what a reader calls it
 
 def score_label(benchmark:str)->str:
     "The axis and title words for a score: 'BLiMP' -> 'BLiMP accuracy'; a label that names its score already ('cola Matthews correlation') as is."
@@ -172,6 +174,30 @@ def plot_correlations(ep:pd.DataFrame, # the output of `early_prediction`
               for scope, s in split.groupby('scope', sort=False)]
     return style(alt.vconcat(top, alt.hconcat(*within).resolve_scale(color='independent', shape='independent', strokeDash='independent')))
 
+# %% ../nbs/05a_figures.ipynb #a327164e
+PREDICTOR_LABELS = {'raw': 'raw accuracy', 'smoothed': 'mean of the last 3 milestones', 'extrapolated': 'extrapolated learning curve',
+                    'margin': 'log-probability margin', 'filtered': 'tasks of high signal-to-noise', 'chosen': 'chosen on the other data sets'} # `lmeff.decide`'s predictors, for a reader
+
+def plot_frontier(decisions:pd.DataFrame, # `lmeff.decide.score_predictions`
+                  target:float=0.9, # the decision accuracy that counts as decided (a dashed rule)
+                  benchmark:str='minimal pairs', # what was scored (`pairs_name`)
+                 )->alt.FacetChart|None:
+    "Decision accuracy between configurations against the share of the token budget, a line per predictor: all runs and each data set (None: no pair to decide)."
+    d = decisions[decisions['scope'].isin(['global', 'dataset']) & (decisions['n_pairs'] > 0)]
+    if d.empty: return None
+    d = d.assign(panel=d['group'].where(d['scope'] != 'global', 'all runs'), predictor=d['predictor'].map(lambda p: PREDICTOR_LABELS.get(p, p)))
+    names = [PREDICTOR_LABELS.get(p, p) for p in dict.fromkeys(decisions['predictor'])]
+    panels = ['all runs'] + sorted(set(d['panel']) - {'all runs'}, key=natural_key)
+    x = alt.X('budget_share:Q', scale=alt.Scale(type='log', nice=False, padding=8), title=LABELS['budget_share'],
+              axis=alt.Axis(values=sorted(d['budget_share'].unique()), format='.3~%', labelOverlap='greedy', labelSeparation=6))
+    y = alt.Y('decision_accuracy:Q', title='decision accuracy between configurations', scale=alt.Scale(domain=[0, 1]))
+    lines = alt.Chart().mark_line(point=True).encode(x=x, y=y, **series('predictor:N', LABELS['predictor'], names),
+                                                     tooltip=_tips('panel', 'predictor', 'milestone', 'decision_accuracy:Q', 'decision_ci_low:Q', 'decision_ci_high:Q', 'n_pairs'))
+    rule = alt.Chart().mark_rule(strokeDash=[4, 4], color='#555').encode(y=alt.datum(target))
+    return style(alt.layer(lines, rule, data=d).properties(width=230, height=200).facet(column=alt.Column('panel:N', title=None, sort=panels)).properties(
+        title=alt.Title(f'How early each predictor picks the better configuration ({benchmark})',
+                        subtitle=f'pairs of configurations within a data set, seed means, against the end; dashed: decision accuracy {target:g}')))
+
 # %% ../nbs/05a_figures.ipynb #72e1481f
 def _final_tasks(tasks:pd.DataFrame, milestone:str)->pd.DataFrame:
     d = tasks[tasks['milestone'] == milestone]
@@ -234,12 +260,15 @@ def analysis_charts(res:Results, # what the analysis read
                     ep:pd.DataFrame, # `early_prediction` of it
                     threshold:float=0.9, # the ρ a milestone must reach
                     name:str|None=None, # what the scores are (a downstream metric's label); None: accuracy on the minimal pairs, by their own name
+                    decisions:pd.DataFrame|None=None, # `lmeff.decide.score_predictions`: adds the compute–decision frontier
+                    decision_target:float=0.9, # the decision accuracy that counts as decided
                    )->dict:
     "Every figure of an analysis, by file name (None where there is nothing to draw), labelled with the minimal pairs' own name or the metric's."
     pairs, end = name is None, end_point(res.overall)
     name = name or pairs_name(None if res.tasks is None else res.tasks['task'].unique())
     charts = dict(learning_curves=plot_learning_curves(res.overall, name), correlations=plot_correlations(ep, threshold, name),
                   vocab_sizes=plot_vocab(res.overall, benchmark=name))
+    if decisions is not None: charts['decision_frontier'] = plot_frontier(decisions, decision_target, name)
     if pairs and res.tasks is not None and (res.tasks['milestone'] == end).any():   # phenomena and tasks: of minimal pairs only
         charts.update(phenomena=plot_phenomena(res.tasks, end, name), tasks=plot_tasks(res.tasks, end, name))
     return charts

@@ -11,7 +11,8 @@ from .config import LmeffError, n_params
 from .store import CARD_FILE, FINAL, SnapshotMeta, check_snapshot, milestone_key, milestone_label, read_json, write_json, write_text
 
 # %% auto #0
-__all__ = ['PENDING_FILE', 'RETRY_WAITS', 'CARD_DATASETS', 'read_env', 'HubStore', 'write_model_card', 'released_revisions']
+__all__ = ['PENDING_FILE', 'RETRY_WAITS', 'CARD_DATASETS', 'read_env', 'hub_failure', 'HubStore', 'write_model_card',
+           'released_revisions']
 
 # %% ../nbs/00d_hub.ipynb #75278645
 PENDING_FILE = 'uploads_pending.json' # uploads queued or failed, kept with the run until they succeed
@@ -26,11 +27,35 @@ def read_env(keys=('HF_TOKEN', 'HF_NAMESPACE'), env_file='.env')->dict:
     return {k: os.environ.get(k) or vals.get(k) for k in keys}
 
 def _known_token()->str|None:
-    "The token of a `huggingface-cli login`, if any."
+    "The token `hf auth login` saved, if any."
     try:
         from huggingface_hub import get_token
         return get_token()
     except Exception: return None
+
+# %% ../nbs/00d_hub.ipynb #18459435
+def hub_failure(e:BaseException, # what a `huggingface_hub` call raised
+                endpoint:str|None=None, # the Hub it asked (None: that of `HF_ENDPOINT`, https://huggingface.co unless set)
+               )->str:
+    "Which failure `e` is, in one line naming the Hub: offline mode, unreachable, too slow, a refused token, no such repo or revision, another HTTP error."
+    from huggingface_hub import constants
+    hub = f"the Hugging Face Hub at {endpoint or constants.ENDPOINT}"
+    chain = [e]   # the error and those it was raised from
+    while (c := chain[-1].__cause__ or chain[-1].__context__) is not None and c not in chain: chain.append(c)
+    kinds = {k.__name__ for x in chain for k in type(x).__mro__}   # requests, httpx and httpx2 (by huggingface_hub version) name them alike
+    status = next((s for x in chain if isinstance(s := getattr(getattr(x, 'response', None), 'status_code', None), int)), None)
+    first = next((x for x in chain if not type(x).__module__.startswith('huggingface_hub')), chain[-1])   # the HTTP library's own error
+    said = f"{type(first).__name__}: {(str(first).strip() or '?').splitlines()[0]}"
+    if 'OfflineModeIsEnabled' in kinds: return f"HF_HUB_OFFLINE is set, so {hub} was not asked"
+    if 'RevisionNotFoundError' in kinds: return f"{hub} has no such revision (HTTP {status})"
+    if 'RepositoryNotFoundError' in kinds: return f"{hub} has no such repo, or the token may not read it (HTTP {status})"
+    if status in (401, 403) or 'PermissionError' in kinds:
+        return f"{hub} refused the token ({f'HTTP {status}' if status else type(first).__name__}); check HF_TOKEN or `hf auth login`"
+    if status is not None: return f"{hub} answered HTTP {status} ({said})"
+    if kinds & {'TimeoutException', 'Timeout', 'TimeoutError'}: return f"{hub} did not answer in time (timeout: {said})"
+    if kinds & {'ConnectError', 'NetworkError', 'TransportError', 'ConnectionError'}: return f"cannot reach {hub} (network unreachable: {said})"
+    return f"{hub} failed ({said})"
+
 
 # %% ../nbs/00d_hub.ipynb #0e4a41d3
 RETRY_WAITS = (5, 30, 120) # seconds to wait before each new attempt of a failed upload (so 4 attempts in all)
@@ -48,12 +73,13 @@ class HubStore:
                  env_file='.env'):
         env = read_env(env_file=env_file)
         token = env['HF_TOKEN'] or _known_token()
-        if not token: raise LmeffError(f"--store hf needs a Hugging Face token: HF_TOKEN (environment or {env_file}) or `huggingface-cli login`")
+        if not token: raise LmeffError(f"--store hf needs a Hugging Face token: HF_TOKEN (environment or {env_file}) or `hf auth login`")
         if api is None:
             from huggingface_hub import HfApi
             api = HfApi(token=token)
+        endpoint = getattr(api, 'endpoint', None)
         try: who = api.whoami()
-        except Exception as e: raise LmeffError(f"--store hf: the Hugging Face Hub refused the token ({type(e).__name__}); check HF_TOKEN") from None
+        except Exception as e: raise LmeffError(f"--store hf: {hub_failure(e, endpoint)}".replace(token, '<HF_TOKEN>')) from None   # never the token
         mine = [who.get('name')] + [o.get('name') for o in who.get('orgs', []) if isinstance(o, dict)]
         namespace = env['HF_NAMESPACE'] or who.get('name')
         if namespace not in mine:
@@ -61,7 +87,7 @@ class HubStore:
         self.api, self.seed = api, seed
         self.repo_id = f"{namespace}/{dataset}-{model_config}-tok{vocab_size}"
         try: api.create_repo(self.repo_id, exist_ok=True)
-        except Exception as e: raise LmeffError(f"--store hf: cannot create or reach {self.repo_id} ({type(e).__name__}: {e})") from None
+        except Exception as e: raise LmeffError(f"--store hf: cannot create or reach {self.repo_id}: {hub_failure(e, endpoint)}") from None
         self.pending_file = Path(run_dir)/PENDING_FILE if run_dir is not None else None
         self.pending:list[tuple[Path, str]] = [(Path(f), b) for f, b in (read_json(self.pending_file, []) if self.pending_file else [])]
         self._lock, self._queue, self._futures, self._worker = threading.RLock(), [], {}, None
@@ -212,7 +238,7 @@ def released_revisions(repo_id:str, # `{namespace}/{dataset}-{size}-tok{V}`
     if not m: raise LmeffError(f"--model {repo_id}: --all-revisions needs a Hub repo named {{namespace}}/{{dataset}}-{{size}}-tok{{V}} (e.g. paraskeva/tinystories-60m-tok8000)")
     if api is None: from huggingface_hub import HfApi; api = HfApi()
     try: branches = api.list_repo_refs(repo_id).branches
-    except Exception as e: raise LmeffError(f"{repo_id}: cannot list its branches on the Hugging Face Hub ({type(e).__name__}: {e})") from None
+    except Exception as e: raise LmeffError(f"{repo_id}: cannot list its branches ({hub_failure(e, getattr(api, 'endpoint', None))})") from None
     revs = [dict(dataset=m['dataset'], model_config=m['model_config'], vocab_size=int(m['vocab_size']), seed=int(b['seed']),
                  milestone=milestone_label(b['milestone'] or FINAL), trunk=bool(b['trunk']), revision=r.name, commit=getattr(r, 'target_commit', None))
             for r in branches if (b := _BRANCH.fullmatch(r.name))]

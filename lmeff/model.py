@@ -138,8 +138,9 @@ def model_folder(model, # local model folder or Hub repo id ("owner/name")
         else: snapshot_download = api.snapshot_download
         try: path = Path(snapshot_download(str(model), revision=revision, allow_patterns=MODEL_FILES))
         except Exception as e: # no network, unknown repo or revision, ...
-            raise LmeffError(f"{model}: no such local folder, and loading it from the Hugging Face Hub"
-                             f"{' at revision ' + revision if revision else ''} failed ({e})") from None
+            from lmeff.hub import hub_failure
+            raise LmeffError(f"{model}: no local folder {path.absolute()}, and the Hub repo {model}{' at revision ' + revision if revision else ''} "
+                             f"could not be fetched: {hub_failure(e, getattr(api, 'endpoint', None))}") from None
     else: raise LmeffError(f"{model}: no such model folder (nor a Hub repo id 'owner/name')")
     if not (path/'config.json').is_file(): raise LmeffError(f"{model}: not a Hugging Face model folder (no config.json)")
     return path

@@ -8,7 +8,7 @@ from importlib.resources import files
 from pathlib import Path
 from .config import fmt_tokens, describe, read_configs
 from .schedule import planned_steps, token_budget
-from .sweep import cmd_sweep, parse_seeds
+from .sweep import SWEEP_OPTIONS, add_sweep_options, cmd_sweep, parse_seeds
 
 # %% auto #0
 __all__ = ['PAPER_ANCHORS', 'PAPER_SEEDS', 'paper_configs', 'paper_plan', 'add_cli', 'cmd_paper']
@@ -21,42 +21,36 @@ def paper_configs()->Path:
     "The study's full grid, the `configs.csv` installed with lmeff (`lmeff/paper_configs.csv`)."
     return Path(str(files('lmeff')/'paper_configs.csv'))   # a real file: lmeff installs unzipped (zip_safe=False)
 
-def paper_plan(world_size:int=1, decay_fraction:float=0.2)->list[str]:
+def paper_plan(configs=None, # the grid (default: `paper_configs()`)
+               world_size:int=1, decay_fraction:float=0.2)->list[str]:
     "What the grid trains, as `lmeff check` says it: one line per row and its tokens under each schedule, then the totals."
-    runs, lines, total = read_configs(paper_configs()), [], {'cosine': 0, 'wsd': 0}
+    configs = Path(configs or paper_configs())
+    runs, lines, total = read_configs(configs), [], {'cosine': 0, 'wsd': 0}
     for rc in runs:
         lines += [describe(rc, world_size=world_size), '    ' + token_budget(rc, world_size, decay_fraction)]
         for k in total: total[k] += (planned_steps(rc, rc.tokens_per_step(world_size), k, decay_fraction) or 0) * rc.tokens_per_step(world_size)
     lines.append(f"anchor runs in total, per seed: cosine {fmt_tokens(total['cosine'])}, wsd {fmt_tokens(total['wsd'])}; full runs: until early stopping")
-    return lines + [f"{paper_configs().name}: {len(runs)} row(s) OK"]
+    return lines + [f"{configs.name}: {len(runs)} row(s) OK"]
 
 # %% ../nbs/06c_paper.ipynb #c6387851
 def add_cli(sub):
     "Add `lmeff paper` to the subcommands `sub`."
     p = sub.add_parser('paper', help="reproduce the original study: train and score its full grid (18 configurations) with lmeff sweep",
                        description="Run lmeff sweep on the study's full grid, the configs.csv shipped with lmeff (18 configurations of the published "
-                                   "tables, each as anchor runs and a full run), for the study's seeds. --dry-run prints the grid and what it trains.")
-    p.add_argument('--out', required=True, metavar='OUT', help='output root, as for lmeff sweep')
-    p.add_argument('--data-dir', default='data', metavar='DATA_DIR', help='data root, as for lmeff prep (default: data)')
-    p.add_argument('--seeds', default=','.join(map(str, PAPER_SEEDS)), metavar='S,S', help='comma-separated seeds (default: 0,1,2, as published)')
+                                   "tables, each as anchor runs and a full run), for the study's seeds, with every lmeff sweep option. --dry-run prints the grid and what it trains; "
+                                   "--configs runs another table the same way.")
+    add_sweep_options(p, only=[k for k in SWEEP_OPTIONS if k not in ('configs', 'use_row_batch')], seeds=','.join(map(str, PAPER_SEEDS)),
+                      helps={'seeds': 'comma-separated seeds (default: 0,1,2, as published)'})
+    p.add_argument('--configs', metavar='CONFIGS_CSV', help="the grid to run (default: the study's, paper_configs.csv installed with lmeff), "
+                                                             "e.g. a copy holding the rows this machine takes")
     p.add_argument('--dry-run', action='store_true', help='print the grid and its token budget, run nothing')
-    p.add_argument('--executor', choices=('local', 'ray'), default='local', help='local (default) or ray')
-    p.add_argument('--max-parallel', type=int, metavar='N', help='runs at a time (local default: 1; ray default: what the cluster fits)')
-    p.add_argument('--gpus-per-run', type=float, default=1, metavar='F', help='GPUs per run with --executor ray (default: 1)')
-    p.add_argument('--ray-address', metavar='ADDR', help='an existing Ray cluster; default: start a local one')
-    p.add_argument('--blimp-dir', metavar='PATH', help="folder of BLiMP's .jsonl files (default: the Hub's nyu-mll/blimp)")
-    p.add_argument('--source', action='append', metavar='DATASET=PATH', help="local corpus for a dataset's data step (repeatable)")
-    p.add_argument('--train-option', action='append', metavar='KEY=VALUE', help='training setting for every run, e.g. device=cuda, store=hf (repeatable)')
-    p.add_argument('--threads', type=int, default=0, metavar='N', help='torch CPU threads per run (default: torch decides)')
-    p.add_argument('--no-analysis', action='store_true', help='skip the analysis at the end')
     p.set_defaults(func=cmd_paper)
     return p
 
 def cmd_paper(args)->int:
+    args.configs = str(args.configs or paper_configs())
     seeds = parse_seeds(args.seeds)
-    print('\n'.join(paper_plan()))
-    n = len(read_configs(paper_configs()))
+    print('\n'.join(paper_plan(args.configs)))
+    n = len(read_configs(args.configs))
     print(f"{n} rows x {len(seeds)} seed(s) = {n*len(seeds)} runs into {args.out}")
-    if args.dry_run: return 0
-    args.configs, args.prep, args.use_row_batch, args.notebook = str(paper_configs()), None, False, None
-    return cmd_sweep(args)
+    return 0 if args.dry_run else cmd_sweep(args)

@@ -13,12 +13,13 @@ from .store import FINAL, RESULTS_FILE, RESULTS_LAYOUT, milestone_key, parse_res
 from .analysis import (OVERALL_COLUMNS, RUN, SNAPSHOT, TASK_COLUMNS, Results, _results, check_table, compared_milestones, correlations,
                             early_prediction, earliest_milestone, end_point, gather, load_results, natural_key, numeric_milestones,
                             reference_tables, snapshot_keys, write_table)
+from .decide import CHOSEN, CONFIG, decision_tables
 from .figures import analysis_charts, save_chart
 
 # %% auto #0
 __all__ = ['REFERENCE_REPO', 'REFERENCE_COMMIT', 'REFERENCE_URL', 'REFERENCE_SHA256', 'metric_label', 'summary_markdown',
-           'load_downstream', 'blimp_correlation', 'analyze', 'reference_cache', 'fetch_reference', 'reference_results',
-           'add_cli', 'cmd_analyze']
+           'decision_summary', 'load_downstream', 'blimp_correlation', 'analyze', 'reference_cache', 'fetch_reference',
+           'reference_results', 'add_cli', 'cmd_analyze']
 
 # %% ../nbs/05b_report.ipynb #b5e7310d
 def _f(v, nd=2): return '–' if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f}"
@@ -69,6 +70,8 @@ def summary_markdown(res:Results, # the gathered results
                      em:pd.DataFrame, # `earliest_milestone(ep, threshold)`
                      threshold:float=0.9, n_boot:int=1000,
                      cross:pd.DataFrame|None=None, # `blimp_correlation` of BLiMP with this metric
+                     decisions:dict|None=None, # `lmeff.decide.decision_tables`: adds the decisions between configurations, and signal and noise
+                     decision_target:float=0.9, # the decision accuracy that counts as decided
                     )->str:
     "A one-page markdown report of the findings, generated from the numbers."
     o = res.overall; runs = o[RUN].drop_duplicates()
@@ -95,6 +98,7 @@ def summary_markdown(res:Results, # the gathered results
         r0 = g.loc[numeric[0]]
         L.append(f"At the first milestone ({_tok(numeric[0])}) ρ = {_f(r0.spearman)} and R² = {_f(r0.r2)}; "
                  f"at the last ({_tok(numeric[-1])}) ρ = {_f(g.loc[numeric[-1]].spearman)} and R² = {_f(g.loc[numeric[-1]].r2)}.")
+    if decisions is not None: L += decision_summary(decisions, end, decision_target)
     for scope in [s for s in ep.scope.unique() if s != 'global']:
         L += ["", f"## By {scope.replace('_', ' ')}", ""]
         groups = ep[ep.scope == scope].group.unique()
@@ -129,6 +133,90 @@ def summary_markdown(res:Results, # the gathered results
               "| milestone | runs | ρ | R² | τ-b |", "|---|---|---|---|---|"]
         L += [f"| {r.milestone if r.milestone == FINAL else _tok(r.milestone)} | {r.n_runs} | {_f(r.spearman)} | {_f(r.r2)} | {_f(r.kendall_tau_b)} |" for r in cross.itertuples()]
     return '\n'.join(L) + '\n'
+
+# %% ../nbs/05b_report.ipynb #4cfa45a6
+def _pair_label(r, side:str)->str: return ' · '.join(str(getattr(r, f'{c}_{side}')) for c in CONFIG if hasattr(r, f'{c}_{side}'))
+
+def _decided(r)->str:
+    "How a `decide_at` row decides, in words."
+    if pd.isna(r.milestone):
+        return (f"you cannot decide: decision accuracy never reaches {r.target:g} (the best is {_f(r.best_decision_accuracy)}, at {_tok(r.best_milestone)})"
+                if pd.notna(r.best_milestone) else "you cannot decide: it orders no pair of configurations")
+    return (f"you can decide at **{_tok(r.milestone)}** tokens ({_pct(r.budget_share)} of the budget) with decision accuracy {_f(r.decision_accuracy)} "
+            f"(95% CI {_f(r.decision_ci_low)}–{_f(r.decision_ci_high)})" + ('' if r.stays_above else ", though not at every later milestone"))
+
+def decision_summary(tables:dict, # `lmeff.decide.decision_tables`
+                     end:str=FINAL, # the end point
+                     target:float=0.9, # the decision accuracy that counts as decided
+                    )->list[str]:
+    "The summary's sections on decisions between configurations and on signal and noise, as markdown lines."
+    at, dec, choice, preds = tables['decide_at.csv'], tables['decisions.csv'], tables['honest_choice.csv'], tables['predictions.csv']
+    honest, fin = (at['predictor'] == CHOSEN).any(), 'final' if end == FINAL else f'{_tok(end)}'
+    when = 'at `final`' if end == FINAL else f'at the last anchor, {_tok(end)}'
+    L = ["", "## Deciding between configurations", "", f"A researcher chooses a configuration (data set, model size, vocabulary; the mean of its seeds) among those "
+         f"of one data set. The **decision accuracy** is the share of the pairs of configurations sharing a data set whose {fin} means differ that a predictor "
+         f"orders as the end does (ties count ½); a group is decided at the first milestone where it reaches {target:g}. Predictors read only the milestones "
+         "up to theirs: `raw` (the accuracy there), `smoothed` (the mean of the last 3), `extrapolated` (a power law fitted to them, read at the budget), `margin` "
+         "(the mean log-probability margin), `filtered` (the accuracy on the half of the tasks with the highest signal-to-noise ratio then). " + (
+         "`chosen` is, at each milestone and for each data set, the predictor best on the *other* data sets (leave one data set out): the honest recommendation."
+         if honest else "With a single data set no predictor can be chosen without looking at the data it is judged on: raw accuracy is the answer."), ""]
+    for (scope, group), g in at.groupby(['scope', 'group'], sort=False):
+        raw, name = g[g['predictor'] == 'raw'].iloc[0], 'all runs' if scope == 'global' else group
+        if raw.n_pairs == 0:
+            L.append(f"- **{name}**: no two of its configurations share a data set and differ at the end: nothing to decide."); continue
+        s = f"- **{name}** ({raw.n_pairs} pair{'s' if raw.n_pairs != 1 else ''}): with raw accuracy {_decided(raw)}"
+        if honest:
+            ch = g[g['predictor'] == CHOSEN].iloc[0]
+            ds = preds['dataset'].unique() if scope == 'global' else preds.loc[preds[scope].astype(str) == group, 'dataset'].unique()
+            used = choice[(choice['milestone'] == ch.milestone) & choice['dataset'].isin(ds)].groupby('chosen', sort=False)['dataset'].apply(list)
+            which = '; '.join(f"`{p}`" + (' for ' + ', '.join(v) if len(used) > 1 else '') for p, v in used.items())
+            s += f"; with predictor {which} (chosen on the other data sets) {_decided(ch)}" if which else f"; with the predictor chosen on the other data sets {_decided(ch)}"
+        L.append(s + '.')
+    g = dec[dec['scope'] == 'global'].set_index(['milestone', 'predictor'])
+    glob = at[at['scope'] == 'global'].set_index('predictor'); raw_at = glob.loc['raw']
+    if honest and raw_at.n_pairs:
+        ch_at, ch = glob.loc[CHOSEN], g.xs(CHOSEN, level='predictor')
+        earlier, same = pd.notna(ch_at.milestone) and (pd.isna(raw_at.milestone) or float(ch_at.milestone) < float(raw_at.milestone)), pd.notna(raw_at.milestone) and ch_at.milestone == raw_at.milestone
+        s = ("**Does a predictor beat raw accuracy, chosen honestly?** " + (f"Yes: over all runs it decides at {_tok(ch_at.milestone)} instead of "
+             + (f"{_tok(raw_at.milestone)}." if pd.notna(raw_at.milestone) else "never.") if earlier else
+             "No: over all runs it decides no earlier than raw accuracy" + (f" (both at {_tok(raw_at.milestone)})." if same else ".")))
+        if ch['gain'].notna().any() and ch['gain'].max() > 0:
+            b = ch.loc[ch['gain'].idxmax()]; m = ch['gain'].idxmax()
+            s += (f" Its largest gain is at {_tok(m)}: {_f(b.decision_accuracy)} of the pairs right against raw accuracy's {_f(g.loc[(m, 'raw'), 'decision_accuracy'])} "
+                  f"(gain {b.gain:+.2f}, 95% CI {b.gain_ci_low:+.2f} to {b.gain_ci_high:+.2f}: " + ("the interval excludes zero)." if b.gain_ci_low > 0 else
+                  "the interval includes zero: with this many configurations the gain may be noise)."))
+        L += ["", s]
+    names = list(dict.fromkeys(dec['predictor']))
+    L += ["", "Decision accuracy between configurations, all runs, by milestone (`decisions.csv`; the figure `decision_frontier`):", "",
+          "| milestone | share of the budget | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    for m in dict.fromkeys(dec['milestone']):
+        L.append(f"| {_tok(m)} | {_pct(g.loc[(m, 'raw'), 'budget_share'])} | " + " | ".join(_f(g.loc[(m, p), 'decision_accuracy']) if (m, p) in g.index else '–' for p in names) + " |")
+    if pd.notna(raw_at.milestone) and len(w := tables['wrong_pairs.csv'].query("predictor == 'raw' and milestone == @raw_at.milestone")):
+        L += ["", f"At {_tok(raw_at.milestone)} raw accuracy still decides {len(w)} of {raw_at.n_pairs} pairs wrong (or ties them), the widest gap at the end first: "
+              + '; '.join(f"{r.dataset}: {_pair_label(r, 'a')} vs {_pair_label(r, 'b')} ({fin} gap {r.final_gap:.3f})" for r in w.head(5).itertuples())
+              + ('' if len(w) <= 5 else f"; and {len(w) - 5} more (`wrong_pairs.csv`)") + '.']
+    sn, seeds = tables['signal_noise.csv'], tables['seeds_needed.csv']
+    L += ["", "## Signal and noise", "", "Signal: the standard deviation of the configuration means within a data set (pooled over a group's data sets); noise: the mean "
+          "over configurations of their seeds' standard deviation; SNR = signal / noise (`signal_noise.csv`, per task `task_signal_noise.csv`). Two configurations "
+          "Δ apart, each the mean of n seeds of standard deviation σ, are ordered right with probability Φ(Δ·√(n/2)/σ): 90 % confidence needs n ≥ 2·(1.2816·σ/Δ)² "
+          f"seeds each (`seeds_needed.csv`). {when.capitalize()}:", "", "| group | configurations | signal | noise | SNR | seeds for Δ = 0.005 | 0.01 | 0.02 | at the median gap |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in sn[sn['milestone'] == end].itertuples():
+        q = seeds[(seeds['scope'] == r.scope) & (seeds['group'] == r.group) & (seeds['milestone'] == end)].set_index(['gap_is', 'gap'])['seeds']
+        n = lambda gap: _f(q.get(('planned', gap)), 0)
+        med = q.xs('median between configurations', level='gap_is')
+        L.append(f"| {'all runs' if r.scope == 'global' else r.group} | {r.n_configs} | {_f(r.signal, 3)} | {_f(r.noise, 3)} | {_f(r.snr)} | {n(0.005)} | {n(0.01)} | {n(0.02)} | "
+                 + (f"{_f(med.iloc[0], 0)} (Δ = {med.index[0]:.3f})" if len(med) and pd.notna(med.index[0]) else '–') + " |")
+    s = sn[(sn['scope'] == 'global') & (sn['milestone'] != end)]
+    if len(s): L += ["", f"Over all runs the SNR is {_f(s['snr'].iloc[0])} at {_tok(s['milestone'].iloc[0])} and {_f(s['snr'].iloc[-1])} at {_tok(s['milestone'].iloc[-1])} "
+                         "(a milestone's signal is the spread of the configurations then, whether or not it is the spread they end with)."]
+    if 'task_signal_noise.csv' in tables:
+        t = tables['task_signal_noise.csv']; t = t[(t['scope'] == 'global') & (t['milestone'] == end)]
+        L[-1] += f" Per task {when}, {int((t['snr'] < 1).sum())} of {len(t)} tasks have an SNR below 1."
+        if 'filtered' in names:
+            f, r = g.xs('filtered', level='predictor')['decision_accuracy'], g.xs('raw', level='predictor')['decision_accuracy']
+            L[-1] += (f" Dropping the noisier half at each milestone (`filtered`) changes the decision accuracy over all runs by {(f - r).mean():+.2f} on average "
+                      f"over the milestones: higher at {int((f > r).sum())}, lower at {int((f < r).sum())} of {len(r)}.")
+    return L
 
 # %% ../nbs/05b_report.ipynb #05c89f4e
 def load_downstream(results, # a results folder holding `glue/...` downstream results
@@ -183,6 +271,7 @@ def analyze(results, # a results folder, an overall CSV, or `Results`
             png:bool=True, # render PNG figures besides HTML
             progress:bool=True,
             metric:str='blimp', # 'blimp', a downstream task (e.g. 'sst2'), or 'downstream' (their mean): see `load_downstream`
+            decision_target:float=0.9, # the decision accuracy between configurations that counts as decided (`lmeff.decide`)
            )->dict:
     "Run the whole analysis and write its tables, summary and figures to `out`; return what was computed and written."
     if isinstance(results, Results): res = results
@@ -193,18 +282,19 @@ def analyze(results, # a results folder, an overall CSV, or `Results`
         cross = blimp_correlation(gather(results, progress=False).overall, res.overall)
     ep = early_prediction(res, by, n_boot, seed, progress=progress)
     em = earliest_milestone(ep, threshold)
+    decide = decision_tables(res, by, n_boot=n_boot, seed=seed, target=decision_target, progress=progress)
     sp, r2 = reference_tables(res.overall)
     tables = {'overall.csv': res.overall, 'missing.csv': res.missing, f'{name}_global_spearman.csv': sp, f'{name}_global_r2.csv': r2,
               'early_prediction.csv': ep, 'earliest_milestone.csv': em,
               'final_copies.csv': res.copies if res.copies is not None else pd.DataFrame(columns=SNAPSHOT + ['reason'])}
     if res.tasks is not None: tables['tasks.csv'] = res.tasks
     if cross is not None: tables[f'blimp_vs_{name}.csv'] = cross
-    written = [write_table(df, out/f) for f, df in tables.items()]
-    written.append(write_text(out/'summary.md', summary_markdown(res, ep, em, threshold, n_boot, cross)))
-    charts = analysis_charts(res, ep, threshold, None if res.metric == 'blimp' else metric_label(res))
+    written = [write_table(df, out/f) for f, df in {**tables, **decide}.items()]
+    written.append(write_text(out/'summary.md', summary_markdown(res, ep, em, threshold, n_boot, cross, decisions=decide, decision_target=decision_target)))
+    charts = analysis_charts(res, ep, threshold, None if res.metric == 'blimp' else metric_label(res), decisions=decide['decisions.csv'], decision_target=decision_target)
     for name, chart in tqdm([(n, c) for n, c in charts.items() if c is not None], desc='figures', unit='figure', disable=not progress):
         written += save_chart(chart, out/'figures'/name, png)
-    return dict(results=res, early_prediction=ep, earliest=em, spearman=sp, r2=r2, written=written, blimp_correlation=cross)
+    return dict(results=res, early_prediction=ep, earliest=em, spearman=sp, r2=r2, written=written, blimp_correlation=cross, decisions=decide)
 
 # %% ../nbs/05b_report.ipynb #2e7801b2
 REFERENCE_REPO = 'https://github.com/andreasparaskeva/lm-efficient-analysis'
@@ -291,6 +381,8 @@ def add_cli(sub):
     p.add_argument('--metric', default='blimp', metavar='M', help="the score to predict early: blimp (default), a downstream task scored by "
                    "lmeff finetune (sst2, rte, cola, ...), or downstream (their mean); with a downstream score the folder's BLiMP results "
                    "are also correlated with it per milestone")
+    p.add_argument('--decision-target', type=float, default=0.9, metavar='DA', help='decision accuracy between configurations that counts as '
+                   'decided: the share of pairs of configurations (within a data set, seed means) ordered as at the end (default: 0.9)')
     p.add_argument('--no-png', action='store_true', help='write figures as HTML only')
     p.set_defaults(func=cmd_analyze)
     return p
@@ -298,6 +390,7 @@ def add_cli(sub):
 def cmd_analyze(args)->int:
     if not -1 <= args.threshold <= 1: raise LmeffError(f"--threshold must be a correlation in [-1, 1], got {args.threshold}")
     if args.bootstrap < 0: raise LmeffError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    if not 0 < args.decision_target <= 1: raise LmeffError(f"--decision-target must be a decision accuracy in (0, 1], got {args.decision_target}")
     ref = args.reference is not None
     if ref and args.tasks: raise LmeffError("--tasks goes with --results; --reference includes the per-task table")
     if args.metric != 'blimp' and (ref or args.tasks or not Path(args.results).is_dir()):
@@ -306,7 +399,8 @@ def cmd_analyze(args)->int:
     if tasks is None and not ref and src.is_file() and 'overall' in src.name and (src.parent/src.name.replace('overall', 'tasks')).is_file():
         tasks = src.parent/src.name.replace('overall', 'tasks')
         print(f"per-task table: {tasks} (beside the overall table)")
-    r = analyze(src, args.out, tasks, args.threshold, args.bootstrap, args.seed, png=not args.no_png, metric=args.metric)
+    r = analyze(src, args.out, tasks=tasks, threshold=args.threshold, n_boot=args.bootstrap, seed=args.seed, png=not args.no_png, metric=args.metric,
+                decision_target=args.decision_target)
     res, em = r['results'], r['earliest']
     end = end_point(res.overall)
     print(f"{len(res.overall)} snapshots of {len(res.overall[RUN].drop_duplicates())} runs"
@@ -316,5 +410,11 @@ def cmd_analyze(args)->int:
     hit = em[(em.scope == 'global') & (em.criterion == 'spearman')].iloc[0]
     print(f"earliest milestone with ρ >= {args.threshold:g}: " + (f"{hit.milestone} ({_pct(hit.budget_share)} of {_budget(end)})"
                                                               if pd.notna(hit.milestone) else 'none'))
+    at = r['decisions']['decide_at.csv'].query("scope == 'global'").set_index('predictor')
+    for p in [p for p in ('raw', CHOSEN) if p in at.index and at.loc[p, 'n_pairs']]:
+        row = at.loc[p]
+        print(f"decision accuracy between configurations >= {args.decision_target:g} with {'raw accuracy' if p == 'raw' else 'the predictor chosen on the other data sets'}: "
+              + (f"{row.milestone} ({_pct(row.budget_share)} of {_budget(end)}; {_f(row.decision_accuracy)}, 95% CI {_f(row.decision_ci_low)}–{_f(row.decision_ci_high)})"
+                 if pd.notna(row.milestone) else 'none'))
     print(f"wrote {len(r['written'])} files to {args.out} (summary: {Path(args.out)/'summary.md'})")
     return 0

@@ -8,7 +8,8 @@ import math
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from .config import MILESTONES, LmeffError, RunConfig, TrainConfig, fmt_tokens, steps_to_reach
+from .config import MILESTONES, LmeffError, RunConfig, fmt_tokens
+from .train_config import TrainConfig, steps_to_reach
 from .store import FINAL, LOG_FILE, anchor_run_dir, snapshot_dir, trunk_dir
 
 # %% auto #0

@@ -4,17 +4,18 @@
 
 # %% ../nbs/02c_state.ipynb #918eb298
 from __future__ import annotations
-import hashlib, json, math, random
+import copy, hashlib, json, math, random, threading
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 import numpy as np
 import torch
-from .config import LmeffError, TrainConfig
+from .config import LmeffError
+from .train_config import TrainConfig
 from .store import LOG_FILE, STATE_FILE, write_file_atomic
 from .schedule import Schedule
 
 # %% auto #0
-__all__ = ['ScheduleState', 'save_state', 'resume_key', 'save_schedule', 'read_log', 'resume_schedule']
+__all__ = ['ScheduleState', 'save_state', 'resume_key', 'StateWriter', 'save_schedule', 'read_log', 'resume_schedule']
 
 # %% ../nbs/02c_state.ipynb #86a47e97
 @dataclass
@@ -63,7 +64,7 @@ def _digest(*state_dicts)->str:
     def walk(prefix, obj):
         if isinstance(obj, torch.Tensor):
             t = obj.detach().cpu().contiguous().reshape(-1)   # 0-d tensors cannot be viewed as bytes
-            h.update(f"{prefix}:{obj.dtype}:{tuple(obj.shape)}".encode()); h.update(t.view(torch.uint8).numpy().tobytes())
+            h.update(f"{prefix}:{obj.dtype}:{tuple(obj.shape)}".encode()); h.update(memoryview(t.view(torch.uint8).numpy()))   # hashed in place, not copied
         elif isinstance(obj, dict):
             for k in sorted(obj, key=str): walk(f"{prefix}.{k}", obj[k])
         elif isinstance(obj, (list, tuple)):
@@ -72,12 +73,51 @@ def _digest(*state_dicts)->str:
     for i, sd in enumerate(state_dicts): walk(str(i), sd)
     return h.hexdigest()
 
+class StateWriter:
+    "Writes a schedule's resumable states in a background thread: training waits only for a copy of the tensors, not for the checksum and the disk."
+    def __init__(self): self._buffers, self._thread, self._error = {}, None, None
+
+    def save(self, path:Path, key:dict, model, opt, sched, device, state:ScheduleState, done:bool=False, summary:dict|None=None):
+        "Start writing the state of a schedule (after the one still being written); a finished schedule's is written at once and keeps only its key and summary."
+        self.wait()
+        if done: return save_state(path, key=key, **asdict(state), done=True, summary=summary)   # not 3x the weights per finished anchor
+        snap = dict(key=key, model=self._host(model.state_dict(), 'model'), optimizer=self._host(opt.state_dict(), 'optimizer'),
+                    scheduler=copy.deepcopy(sched.state_dict()), rng=_rng_state(device), **asdict(state), done=False, summary=summary)
+        if device.type == 'cuda': torch.cuda.synchronize(device)   # the copies are done before the next step changes the tensors
+        self._thread = threading.Thread(target=self._write, args=(path, snap), name=f'lmeff state {path}')
+        self._thread.start()
+
+    def wait(self):
+        "Block until the state being written is in its file; raise its error (a full disk) here, in the training loop."
+        if self._thread is not None: self._thread.join(); self._thread = None
+        if self._error is not None:
+            e, self._error = self._error, None
+            raise e
+
+    def __enter__(self): return self
+    def __exit__(self, exc_type, *_):
+        try: self.wait()
+        except Exception:
+            if exc_type is None: raise   # else the error that stopped training is the one to see
+
+    def _write(self, path:Path, snap:dict):
+        try: save_state(path, **snap, digest=_digest(snap['model'], snap['optimizer']))   # atomic: a kill mid-write leaves the previous state
+        except Exception as e: self._error = e
+
+    def _host(self, obj, name:str):
+        "`obj` with its tensors copied into this writer's host buffers (kept from one save to the next; pinned for CUDA tensors)."
+        if isinstance(obj, torch.Tensor):
+            b = self._buffers.get(name)
+            if b is None or b.shape != obj.shape or b.dtype != obj.dtype:
+                b = self._buffers[name] = torch.empty(obj.shape, dtype=obj.dtype, pin_memory=obj.is_cuda)
+            return b.copy_(obj.detach(), non_blocking=obj.is_cuda)
+        if isinstance(obj, dict): return {k: self._host(v, f'{name}.{k}') for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)): return type(obj)(self._host(v, f'{name}.{i}') for i, v in enumerate(obj))
+        return copy.deepcopy(obj)
+
 def save_schedule(path:Path, key:dict, model, opt, sched, device, state:ScheduleState, done:bool=False, summary:dict|None=None):
-    "Write the resumable state of a schedule (atomically); a finished schedule keeps only its key and summary: nothing resumes it."
-    if done: return save_state(path, key=key, **asdict(state), done=True, summary=summary)   # not 3x the weights per finished anchor
-    weights, optim = model.state_dict(), opt.state_dict()
-    save_state(path, key=key, model=weights, optimizer=optim, scheduler=sched.state_dict(), digest=_digest(weights, optim),
-               rng=_rng_state(device), **asdict(state), done=False, summary=summary)
+    "Write the resumable state of a schedule (atomically) and wait for it: `StateWriter.save`, in the foreground."
+    with StateWriter() as w: w.save(path, key, model, opt, sched, device, state, done=done, summary=summary)
 
 def read_log(log:Path)->list[dict]:
     "The rows of a training log; a last line cut by a kill is dropped."
@@ -87,8 +127,9 @@ def read_log(log:Path)->list[dict]:
         except json.JSONDecodeError: continue   # torn by a kill mid-write; the state knows how far training got
     return rows
 
-def _load(path:Path, device)->dict:
-    try: saved = torch.load(path, map_location=device, weights_only=False)
+def _load(path:Path)->dict:
+    "A state, on the CPU: `load_state_dict` moves the weights and optimizer state to the model's device; the RNG states must stay on the CPU."
+    try: saved = torch.load(path, map_location='cpu', weights_only=False)
     except Exception as e: raise LmeffError(f"{path}: cannot read this training state ({type(e).__name__}: {e}); the file is damaged. "
                                             "Delete it to restart this schedule from its random init") from None
     if 'digest' in saved and _digest(saved['model'], saved['optimizer']) != saved['digest']:
@@ -104,7 +145,7 @@ def resume_schedule(folder:Path, key:dict, model, opt, sched, device, rank:int=0
     path, log = folder/STATE_FILE, folder/LOG_FILE
     state, summary = ScheduleState(), None
     if path.exists():
-        saved = _load(path, device)
+        saved = _load(path)
         if saved['key'] != key:
             diff = {k: (saved['key'].get(k), v) for k, v in key.items() if saved['key'].get(k) != v}
             raise LmeffError(f"{path} was written by a different configuration {diff}; use another --out or delete it")
@@ -113,7 +154,7 @@ def resume_schedule(folder:Path, key:dict, model, opt, sched, device, rank:int=0
         _set_rng_state(saved['rng'], device)
         state = ScheduleState(step=saved['step'], best=saved['best'], stale_evals=saved.get('stale_evals', saved.get('bad', 0)))
     elif start is not None and start_step > 0:
-        saved = _load(start, device)
+        saved = _load(start)
         if saved['step'] != start_step:
             raise LmeffError(f"{start}: the trunk is at step {saved['step']}, not at step {start_step} where {folder.name} branches off; "
                              f"delete {folder.parent} to train the run again")

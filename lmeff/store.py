@@ -36,12 +36,24 @@ def _umask()->int:
     m = os.umask(0); os.umask(m); return m
 
 def _temp_file(dest:Path)->str:
-    "A temporary file beside `dest`, with the permissions a plain `open` would give (mkstemp's are owner-only)."
+    "A temporary file beside `dest` (owner-only, as mkstemp makes it, until `_publish`)."
     dest.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(dest.parent)
     fd, tmp = tempfile.mkstemp(prefix=f'.{dest.name}.', suffix='.tmp', dir=dest.parent)
-    os.fchmod(fd, 0o666 & ~_umask()); os.close(fd)
+    os.close(fd)
     return tmp
+
+def _publish(tmp:Path, dest:Path):
+    "Give the finished `tmp` (a file, or a folder and all it holds) the permissions `open` and `mkdir` give under the umask, then put it at `dest` by renames."
+    # mkstemp and mkdtemp make owner-only temporaries, and some writers replace the file they are given by an owner-only one of
+    # their own (safetensors' `save_file`, so every model.safetensors), so the modes are set here, the one way out of every writer
+    m = _umask()
+    for p in [tmp, *(tmp.rglob('*') if tmp.is_dir() and not tmp.is_symlink() else [])]:
+        if not p.is_symlink(): p.chmod((0o777 if p.is_dir() or p.stat().st_mode & 0o100 else 0o666) & ~m)
+    if tmp.is_dir() and dest.exists():   # a folder cannot be renamed over another: set the old one aside first
+        old = dest.with_name(f'.{dest.name}.old-{os.getpid()}')
+        os.replace(dest, old); os.replace(tmp, dest); shutil.rmtree(old)
+    else: os.replace(tmp, dest)
 
 _NO_SPACE = {errno.ENOSPC: 'no space left on the device', errno.EDQUOT: 'disk quota exceeded'}
 
@@ -66,7 +78,7 @@ def write_file_atomic(dest, # the file to (re)place
                      )->Path:
     "Call `write(tmp_path)`, then rename the temporary file to `dest` (it is removed on failure)."
     dest = Path(dest); tmp = Path(_temp_file(dest))
-    try: write(tmp); os.replace(tmp, dest)
+    try: write(tmp); _publish(tmp, dest)
     except BaseException as e: _failed(dest, tmp, e); raise
     return dest
 
@@ -78,7 +90,7 @@ def open_atomic(dest, # the file to (re)place
     dest = Path(dest); tmp = Path(_temp_file(dest))
     try:
         with open(tmp, mode, **({} if 'b' in mode else {'encoding': 'utf-8'})) as f: yield f
-        os.replace(tmp, dest)
+        _publish(tmp, dest)
     except BaseException as e: _failed(dest, tmp, e); raise
 
 def write_dir_atomic(dest, # the folder to (re)place
@@ -88,13 +100,7 @@ def write_dir_atomic(dest, # the folder to (re)place
     dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(dest.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.tmp-', dir=dest.parent))
-    tmp.chmod(0o777 & ~_umask())   # as `mkdir` would make it (mkdtemp's is owner-only)
-    try:
-        fill(tmp)
-        if dest.exists():
-            old = dest.with_name(f'.{dest.name}.old-{os.getpid()}')
-            os.replace(dest, old); os.replace(tmp, dest); shutil.rmtree(old)
-        else: os.replace(tmp, dest)
+    try: fill(tmp); _publish(tmp, dest)
     except BaseException as e: _failed(dest, tmp, e); raise
     return dest
 

@@ -12,14 +12,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
-from .config import LmeffError, read_configs
+from .config import LmeffError, column_rules, read_configs
 from .store import FINAL, milestone_label, RESULTS_FILE, RUN_SUMMARY_FILE, read_json, write_json, write_text
 from .train import TrainConfig, run_dir
 from .runs import ANALYSIS, RESULTS, SUMMARY_CSV, SUMMARY_JSON, run_parameters, run_progress
 
 # %% auto #0
-__all__ = ['Run', 'parse_seeds', 'parse_assignments', 'plan', 'run_notebook', 'check_notebook', 'failure_reason', 'execute_run',
-           'write_summary', 'analyze_results', 'sweep', 'print_summary', 'exit_status', 'add_cli', 'cmd_sweep']
+__all__ = ['SWEEP_OPTIONS', 'Run', 'parse_seeds', 'parse_assignments', 'plan', 'run_notebook', 'check_notebook', 'failure_reason',
+           'execute_run', 'write_summary', 'analyze_results', 'sweep', 'print_summary', 'exit_status',
+           'add_sweep_options', 'sweep_options', 'add_cli', 'cmd_sweep']
 
 # %% ../nbs/06_sweep.ipynb #bdd3b16d
 @dataclass
@@ -287,6 +288,54 @@ def exit_status(summary:pd.DataFrame)->int:
     bad = (summary['status'] == 'failed').any() or any(str(v).startswith('error') for v in summary.attrs.get('analysis', {}).values())
     return 1 if bad else 0
 
+SWEEP_OPTIONS = {   # `sweep` keyword (the option's dest): its flag and argparse settings
+    'configs': ('configs', dict(metavar='CONFIGS_CSV', help='the experiment table')),
+    'seeds': ('--seeds', dict(default='0', metavar='S,S', help='comma-separated random seeds (default: %(default)s)')),
+    'out': ('--out', dict(required=True, metavar='OUT', help='output root: models, results, executed notebooks, analysis')),
+    'data_dir': ('--data-dir', dict(default='data', metavar='DATA_DIR', help='data root, as for lmeff prep (default: %(default)s)')),
+    'executor': ('--executor', dict(choices=('local', 'ray'), default='local', help='local (default) or ray')),
+    'max_parallel': ('--max-parallel', dict(type=int, metavar='N', help='runs at a time (local default: 1; ray default: what the cluster fits)')),
+    'gpus_per_run': ('--gpus-per-run', dict(type=float, default=1, metavar='F', help='GPUs per run with --executor ray: 0.5 puts two runs on a GPU (default: 1)')),
+    'ray_address': ('--ray-address', dict(metavar='ADDR', help='an existing Ray cluster (auto, ray://host:10001); default: start a local one')),
+    'blimp_dir': ('--blimp-dir', dict(metavar='PATH', help="folder of BLiMP's .jsonl files (default: the Hub's nyu-mll/blimp for real corpora; "
+                                                           "synthetic rows are scored on their own minimal pairs, and on BLiMP only with this)")),
+    'sources': ('--source', dict(action='append', metavar='DATASET=PATH', help="local corpus for a dataset's data step (repeatable)")),
+    'data_options': ('--prep', dict(action='append', metavar='DATASET:KEY=VALUE', help='corpus option for the data step, e.g. synthetic:words=300000 (repeatable)')),
+    'train_options': ('--train-option', dict(action='append', metavar='KEY=VALUE', help='training setting for every run, e.g. device=cuda, store=hf, '
+                                                                                        'milestones=[25,50] (repeatable)')),
+    'use_row_batch': ('--use-row-batch', dict(action='store_true', help="use each row's batch_size/grad_accum instead of the per-size defaults")),
+    'torch_threads': ('--threads', dict(type=int, default=0, metavar='N', help='torch CPU threads per run (default: torch decides)')),
+    'downstream_tasks': ('--downstream', dict(metavar='TASK,TASK', help='also fine-tune every snapshot on these (Super)GLUE tasks, e.g. sst2,rte (lmeff finetune)')),
+    'glue_dir': ('--glue-dir', dict(metavar='PATH', help='local GLUE data for --downstream (default: the Hub)')),
+    'finetune_options': ('--finetune-option', dict(action='append', metavar='KEY=VALUE', help='fine-tuning setting, e.g. max_train_examples=1000 (repeatable)')),
+    'watch': ('--watch', dict(type=float, default=60, metavar='SECONDS', help="print each running run's progress this often (0: never; default: %(default)g)")),
+    'notebook': ('--notebook', dict(metavar='PATH', help='run notebook to execute (default: the run_config.ipynb installed with lmeff)')),
+    'analysis': ('--no-analysis', dict(action='store_false', help='skip the analysis at the end')),
+}
+_READ = {'seeds': parse_seeds, 'sources': lambda v: {k: str(p) for k, p in parse_assignments(v, '--source').items()},   # parsed value -> `sweep` keyword
+         'data_options': lambda v: parse_assignments(v, '--prep', keyed=True), 'train_options': lambda v: parse_assignments(v, '--train-option'),
+         'downstream_tasks': lambda v: v.split(',') if v else [], 'finetune_options': lambda v: parse_assignments(v, '--finetune-option')}
+
+def add_sweep_options(p, # a parser or an argument group
+                      only=None, # the `SWEEP_OPTIONS` this command offers (default: all)
+                      helps:dict|None=None, # this command's help texts, by option
+                      **defaults, # this command's defaults, by option, e.g. seeds='0,1'
+                     ):
+    "Add sweep's options to `p`; the ones left out keep sweep's defaults in the parsed arguments, so they still hold every keyword `sweep` takes."
+    unknown = (set(only or ()) | set(helps or {}) | set(defaults)) - set(SWEEP_OPTIONS)
+    if unknown: raise ValueError(f"not sweep options: {', '.join(sorted(unknown))}")
+    for name, (flag, kw) in SWEEP_OPTIONS.items():
+        kw = {**kw, **{k: v[name] for k, v in (('default', defaults), ('help', helps or {})) if name in v}}
+        if only is None or name in only: p.add_argument(flag, **({'dest': name} if flag.startswith('-') else {}), **kw)
+        else: p.set_defaults(**{name: kw.get('default', {'store_true': False, 'store_false': True}.get(kw.get('action')))})
+    return p
+
+def sweep_options(args, # the parsed arguments of a parser that `add_sweep_options` filled
+                  only=None, # the options to read (default: all)
+                 )->dict:
+    "The parsed sweep options as `sweep`'s keywords (--seeds as a list, each KEY=VALUE option as a dict, ...); a bad value is a one-line error."
+    return {name: _READ.get(name, lambda v: v)(getattr(args, name)) for name in only or SWEEP_OPTIONS}
+
 def add_cli(sub):
     "Add `lmeff sweep` to the subcommands `sub`."
     p = sub.add_parser('sweep', help='run every configs.csv row x seed as a papermill notebook (locally or on Ray), then analyse',
@@ -294,39 +343,14 @@ def add_cli(sub):
                                    'executed notebook as OUT/runs/RUN_ID.ipynb. A failing run does not stop the others; the summary '
                                    '(OUT/sweep_summary.csv) gives each run\'s status, time and failure reason. Running the command again '
                                    'skips finished runs and retries failed ones. Finally the analysis runs over all scores. Exit status: '
-                                   '0 all runs ok, 1 some run or the analysis failed, 2 invalid input.')
-    p.add_argument('configs', metavar='CONFIGS_CSV', help='the experiment table')
-    p.add_argument('--seeds', default='0', metavar='S,S', help='comma-separated random seeds (default: 0)')
-    p.add_argument('--out', required=True, metavar='OUT', help='output root: models, results, executed notebooks, analysis')
-    p.add_argument('--data-dir', default='data', metavar='DATA_DIR', help='data root, as for lmeff prep (default: data)')
-    p.add_argument('--executor', choices=('local', 'ray'), default='local', help='local (default) or ray')
-    p.add_argument('--max-parallel', type=int, metavar='N', help='runs at a time (local default: 1; ray default: what the cluster fits)')
-    p.add_argument('--gpus-per-run', type=float, default=1, metavar='F', help='GPUs per run with --executor ray: 0.5 puts two runs on a GPU (default: 1)')
-    p.add_argument('--ray-address', metavar='ADDR', help='an existing Ray cluster (auto, ray://host:10001); default: start a local one')
-    p.add_argument('--blimp-dir', metavar='PATH', help="folder of BLiMP's .jsonl files (default: the Hub's nyu-mll/blimp for real corpora; "
-                                                       "synthetic rows are scored on their own minimal pairs, and on BLiMP only with this)")
-    p.add_argument('--source', action='append', metavar='DATASET=PATH', help='local corpus for a dataset\'s data step (repeatable)')
-    p.add_argument('--prep', action='append', metavar='DATASET:KEY=VALUE', help='corpus option for the data step, e.g. synthetic:words=300000 (repeatable)')
-    p.add_argument('--train-option', action='append', metavar='KEY=VALUE', help='training setting for every run, e.g. device=cuda, store=hf, '
-                                                                                 'milestones=[25,50] (repeatable)')
-    p.add_argument('--use-row-batch', action='store_true', help="use each row's batch_size/grad_accum instead of the per-size defaults")
-    p.add_argument('--threads', type=int, default=0, metavar='N', help='torch CPU threads per run (default: torch decides)')
-    p.add_argument('--downstream', metavar='TASK,TASK', help='also fine-tune every snapshot on these (Super)GLUE tasks, e.g. sst2,rte (lmeff finetune)')
-    p.add_argument('--glue-dir', metavar='PATH', help='local GLUE data for --downstream (default: the Hub)')
-    p.add_argument('--finetune-option', action='append', metavar='KEY=VALUE', help='fine-tuning setting, e.g. max_train_examples=1000 (repeatable)')
-    p.add_argument('--watch', type=float, default=60, metavar='SECONDS', help="print each running run's progress this often (0: never; default: 60)")
-    p.add_argument('--notebook', metavar='PATH', help='run notebook to execute (default: the run_config.ipynb installed with lmeff)')
-    p.add_argument('--no-analysis', action='store_true', help='skip the analysis at the end')
+                                   '0 all runs ok, 1 some run or the analysis failed, 2 invalid input.',
+                       epilog=column_rules())
+    add_sweep_options(p)
     p.set_defaults(func=cmd_sweep)
     return p
 
 def cmd_sweep(args)->int:
-    sources = parse_assignments(args.source, '--source')
-    s = sweep(args.configs, parse_seeds(args.seeds), args.out, args.data_dir, args.executor, args.max_parallel, args.ray_address,
-              args.notebook, analysis=not args.no_analysis, use_row_batch=args.use_row_batch, sources={k: str(v) for k, v in sources.items()},
-              data_options=parse_assignments(args.prep, '--prep', keyed=True), train_options=parse_assignments(args.train_option, '--train-option'),
-              blimp_dir=args.blimp_dir, torch_threads=args.threads, gpus_per_run=args.gpus_per_run, watch=args.watch,
-              downstream_tasks=args.downstream.split(',') if args.downstream else [], glue_dir=args.glue_dir,
-              finetune_options=parse_assignments(args.finetune_option, '--finetune-option'))
+    kw = sweep_options(args)
+    s = sweep(kw.pop('configs'), **kw)
     print_summary(s, args.out)
     return exit_status(s)

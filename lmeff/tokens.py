@@ -12,16 +12,18 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders, normalizers
-from .config import LmeffError, MIN_VOCAB, MAX_VOCAB, TrainConfig, at_least, check_out_dir
+from .config import LmeffError, MIN_VOCAB, MAX_VOCAB, at_least, check_out_dir
+from .train_config import TrainConfig
 from .store import hold, open_atomic, read_json, sha256_file, write_file_atomic, write_json
 from .data import CORPORA, FORMAT_VERSION, Corpus, DataError
 if TYPE_CHECKING: import transformers   # the return type, named as a string the docs resolve without importing it
 
 # %% auto #0
-__all__ = ['SPECIAL_TOKENS', 'PAD_ID', 'BOS_ID', 'EOS_ID', 'HF_SETTINGS', 'TOKENIZER_CONFIG', 'PREP_LOCK', 'write_documents',
-           'read_documents', 'byte_level', 'new_bpe', 'tokenizer_path', 'train_tokenizer', 'tokenizer_file',
-           'load_encoder', 'encode_texts', 'save_tokenizer_files', 'load_tokenizer', 'encode_documents', 'tokens_path',
-           'pack_tokens', 'max_token', 'load_tokens', 'Windows', 'eval_windows', 'prepare', 'add_cli', 'cmd_prep']
+__all__ = ['SPECIAL_TOKENS', 'PAD_ID', 'BOS_ID', 'EOS_ID', 'ENCODER_SETTINGS', 'FOLDER_SETTINGS', 'TOKENIZER_CONFIG', 'PREP_LOCK',
+           'write_documents', 'read_documents', 'byte_level', 'new_bpe', 'tokenizer_path', 'train_tokenizer',
+           'tokenizer_file', 'load_encoder', 'encode_texts', 'save_tokenizer_files', 'load_tokenizer',
+           'encode_documents', 'tokens_path', 'pack_tokens', 'max_token', 'load_tokens', 'Windows', 'eval_windows',
+           'prepare', 'add_cli', 'cmd_prep']
 
 # %% ../nbs/01a_tokens.ipynb #67096ab6
 def write_documents(corpus:Corpus, dataset_dir, progress:bool=True)->dict:
@@ -138,8 +140,9 @@ def encode_texts(tok:Tokenizer, # from `load_encoder`
     return [e.ids for e in tok.encode_batch_fast(texts, add_special_tokens=False)]   # _fast: no character offsets, same ids
 
 # %% ../nbs/01a_tokens.ipynb #53236a07
-HF_SETTINGS = dict(add_prefix_space=True, split_special_tokens=True, clean_up_tokenization_spaces=False)   # as `load_encoder`, in every version
-TOKENIZER_CONFIG = {'tokenizer_class': 'PreTrainedTokenizerFast', **HF_SETTINGS, **SPECIAL_TOKENS}
+ENCODER_SETTINGS = dict(add_prefix_space=True, split_special_tokens=True, clean_up_tokenization_spaces=False)   # `load_tokenizer`: text read as `load_encoder` reads it, in every version
+FOLDER_SETTINGS = ENCODER_SETTINGS | dict(split_special_tokens=False)   # a model folder's: `<s>` in text is the token, for scorers that prepend `bos_token`
+TOKENIZER_CONFIG = {'tokenizer_class': 'PreTrainedTokenizerFast', **FOLDER_SETTINGS, **SPECIAL_TOKENS}
 
 def save_tokenizer_files(tokenizer_json, # the data stage's tokenizer_{V}.json (or a folder holding a tokenizer.json)
                          dest_dir, # the model folder to write them into (must exist)
@@ -153,9 +156,9 @@ def save_tokenizer_files(tokenizer_json, # the data stage's tokenizer_{V}.json (
     return dest
 
 def load_tokenizer(path)->'transformers.PreTrainedTokenizerFast':
-    "A `transformers` fast tokenizer that tokenizes as `load_encoder(path)`, with `<pad>`, `<s>`, `</s>` set."
+    "A `transformers` fast tokenizer that tokenizes as `load_encoder(path)` (special tokens read as text), with `<pad>`, `<s>`, `</s>` set."
     from transformers import PreTrainedTokenizerFast
-    return PreTrainedTokenizerFast(tokenizer_object=load_encoder(path), **HF_SETTINGS, **SPECIAL_TOKENS)
+    return PreTrainedTokenizerFast(tokenizer_object=load_encoder(path), **ENCODER_SETTINGS, **SPECIAL_TOKENS)
 
 # %% ../nbs/01a_tokens.ipynb #56470cf3
 def encode_documents(tok:Tokenizer, # from `load_encoder`
@@ -303,8 +306,8 @@ def add_cli(sub):
     return p
 
 def cmd_prep(args)->int:
-    at_least(args.words, 1, '--words'); check_out_dir(args.out, '--out')
-    res = prepare(args.dataset, args.out, _ints(args.vocab_sizes), source=args.source,
+    at_least(args.words, 1, flag='--words'); check_out_dir(args.out, '--out')
+    res = prepare(args.dataset, args.out, vocab_sizes=_ints(args.vocab_sizes), source=args.source,
                   words=args.words, seed=args.seed, train_set=args.train_set)
     t = res['text']
     for note in res['notes']: print(f"note: {note}")

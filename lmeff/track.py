@@ -9,7 +9,7 @@ from pathlib import Path
 from .config import LmeffError
 
 # %% auto #0
-__all__ = ['TRACKERS', 'installed', 'resolve_report_to', 'describe_report_to', 'Tracker', 'log_scores']
+__all__ = ['TRACKERS', 'installed', 'resolve_report_to', 'mlflow_uri', 'describe_report_to', 'Tracker', 'log_scores']
 
 # %% ../nbs/02d_track.ipynb #805b283c
 TRACKERS = ('tensorboard', 'wandb', 'trackio', 'mlflow') # what `report_to` may name, with `none`, `all` and `auto`
@@ -31,39 +31,30 @@ def resolve_report_to(report_to:str|None='auto')->list[str]:
     if missing: raise LmeffError(f"--report-to {report_to}: {', '.join(missing)} not installed; pip install " + ' '.join(f'"lmeff[{n}]"' for n in missing))
     return list(dict.fromkeys(names))
 
+def mlflow_uri(run_dir)->str:
+    "Where MLflow writes: `MLFLOW_TRACKING_URI` when set, else a SQLite store in the run folder (MLflow 3 refuses a file store such as `./mlruns`)."
+    return os.environ.get('MLFLOW_TRACKING_URI') or f"sqlite:///{(Path(run_dir).absolute()/'mlflow.db').as_posix()}"
+
 def describe_report_to(names:list[str], run_dir)->str:
     "One line for the start of training: where the metrics go."
     if not names: return "tracking: none (pip install \"lmeff[tensorboard]\" for TensorBoard; --report-to names others)"
     where = {'tensorboard': f"tensorboard --logdir {Path(run_dir)/'tensorboard'}", 'wandb': 'W&B', 'trackio': 'trackio show',
-             'mlflow': f"mlflow ui --backend-store-uri {os.environ.get('MLFLOW_TRACKING_URI') or (Path(run_dir)/'mlruns').absolute().as_uri()}"}
+             'mlflow': f"mlflow ui --backend-store-uri {mlflow_uri(run_dir)}"}
     return 'tracking: ' + '; '.join(f"{n} ({where[n]})" for n in names)
 
 # %% ../nbs/02d_track.ipynb #f29d480b
 class Tracker:
-    "Sends one schedule's metrics to the trackers named (rank 0 only): `log(metrics, step)`, then `close()`."
+    "Sends one schedule's metrics to the trackers named (rank 0 only): `log(metrics, step)`, then `close()`; as a context manager it is closed however the block ends."
     def __init__(self, names:list[str], # from `resolve_report_to`
                  run_dir, # the run folder
                  name:str, # the schedule: its folder's name (anchor-25M, trunk, or the run's own name for the full run)
                  config:dict|None=None): # the run's configuration, recorded where the tracker keeps one
         self.names, self.backends, run_dir = list(names), {}, Path(run_dir)
         title = f"{run_dir.parent.parent.name}-{run_dir.parent.name}-{run_dir.name}/{name}"   # dataset-llama-size-tokenizer-V-seed-S/schedule
-        for n in self.names:
-            if n == 'tensorboard':
-                from torch.utils.tensorboard import SummaryWriter
-                self.backends[n] = SummaryWriter(log_dir=str(run_dir/'tensorboard'/name))
-            elif n == 'wandb':
-                import wandb
-                self.backends[n] = wandb.init(project=os.environ.get('WANDB_PROJECT', 'lmeff'), name=title, group=title.split('/')[0],
-                                              dir=str(run_dir), config=config or {})
-            elif n == 'trackio':
-                import trackio
-                self.backends[n] = trackio.init(project=os.environ.get('TRACKIO_PROJECT', 'lmeff'), name=title, config=config or {})
-            elif n == 'mlflow':
-                import mlflow
-                if not os.environ.get('MLFLOW_TRACKING_URI'): mlflow.set_tracking_uri((run_dir/'mlruns').absolute().as_uri())
-                mlflow.set_experiment(os.environ.get('MLFLOW_EXPERIMENT_NAME', 'lmeff'))
-                self.backends[n] = mlflow.start_run(run_name=title)
-                if config: mlflow.log_params({k: str(v)[:250] for k, v in _flat(config).items()})
+        try:
+            for n in self.names: self.backends[n] = _start(n, run_dir, name, title, config)
+        except BaseException:
+            self.close(failed=True); raise   # the runs already started are not left open
 
     def log(self, metrics:dict, # name -> number (None values are left out)
             step:int):
@@ -72,21 +63,49 @@ class Tracker:
         for n, b in self.backends.items():
             if n == 'tensorboard':
                 for k, v in metrics.items(): b.add_scalar(k, v, step)
-            elif n == 'wandb': b.log(metrics, step=step)
-            elif n == 'trackio':
-                import trackio; trackio.log(metrics, step=step)
+            elif n in ('wandb', 'trackio'): b.log(metrics, step=step)
             elif n == 'mlflow':
                 import mlflow; mlflow.log_metrics(metrics, step=step)
 
-    def close(self):
+    def close(self, failed:bool=False): # True: the schedule stopped on an error (W&B exit code 1, MLflow status FAILED)
         for n, b in self.backends.items():
             if n == 'tensorboard': b.close()
-            elif n == 'wandb': b.finish()
-            elif n == 'trackio':
-                import trackio; trackio.finish()
+            elif n == 'wandb': b.finish(exit_code=1 if failed else 0)
+            elif n == 'trackio': b.finish()
             elif n == 'mlflow':
-                import mlflow; mlflow.end_run()
+                import mlflow; mlflow.end_run(status='FAILED' if failed else 'FINISHED')
         self.backends = {}
+
+    def __enter__(self): return self
+    def __exit__(self, error_type, *_): self.close(failed=error_type is not None)
+
+def _start(n:str, run_dir:Path, name:str, title:str, config:dict|None):
+    "Start tracker `n`'s run of one schedule; its handle."
+    if n == 'tensorboard':
+        from torch.utils.tensorboard import SummaryWriter
+        return SummaryWriter(log_dir=str(run_dir/'tensorboard'/name))
+    if n == 'wandb':
+        import wandb
+        return wandb.init(project=os.environ.get('WANDB_PROJECT', 'lmeff'), name=title, group=title.split('/')[0], config=config or {},
+                          dir=None if os.environ.get('WANDB_DIR') else str(run_dir))   # WANDB_DIR, when set, is where its files go
+    if n == 'trackio':
+        import trackio
+        return trackio.init(project=os.environ.get('TRACKIO_PROJECT', 'lmeff'), name=title, config=config or {})
+    import mlflow
+    users, uri, experiment = os.environ.get('MLFLOW_TRACKING_URI'), mlflow_uri(run_dir), os.environ.get('MLFLOW_EXPERIMENT_NAME', 'lmeff')
+    try:
+        mlflow.set_tracking_uri(uri)   # every time: an earlier run in this process may have set another
+        if not users: os.environ.pop('MLFLOW_TRACKING_URI', None)   # mlflow sets it too: the next run folder would write into this one's store
+        if not users and mlflow.get_experiment_by_name(experiment) is None:
+            try: mlflow.create_experiment(experiment, artifact_location=(run_dir/'mlartifacts').absolute().as_uri())   # not in the current folder
+            except mlflow.exceptions.MlflowException: pass   # another schedule of the run made it first
+        mlflow.set_experiment(experiment)
+    except mlflow.exceptions.MlflowException as e:
+        where = f"MLFLOW_TRACKING_URI={uri}" if users else uri
+        raise LmeffError(f"--report-to mlflow: MLflow cannot use the tracking store {where} ({(str(e).strip() or '?').splitlines()[0]})") from None
+    run = mlflow.start_run(run_name=title)
+    if config: mlflow.log_params({k: str(v)[:250] for k, v in _flat(config).items()})
+    return run
 
 def _flat(d:dict, prefix='')->dict:
     out = {}
@@ -108,6 +127,5 @@ def log_scores(run_dir, # a training run folder
         report_to = json.loads(cfgs[0].read_text()).get('progress', {}).get('report_to', 'auto') if cfgs else 'none'
     names = [n for n in resolve_report_to(report_to) if installed(n)]
     if not names or not scores: return
-    t = Tracker(names, run_dir, 'scores')
-    for s in sorted(scores, key=lambda s: s['global_step'] or 0): t.log({f'{benchmark}/acc': s['acc']}, s['global_step'] or 0)
-    t.close()
+    with Tracker(names, run_dir, 'scores') as t:
+        for s in sorted(scores, key=lambda s: s['global_step'] or 0): t.log({f'{benchmark}/acc': s['acc']}, s['global_step'] or 0)

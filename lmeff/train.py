@@ -14,7 +14,8 @@ from tqdm.auto import tqdm
 from torch.optim.lr_scheduler import LambdaLR
 from transformers import AutoModelForCausalLM, get_cosine_schedule_with_warmup
 from transformers.utils import logging as hf_logging
-from .config import GROUPS, LmeffError, RunConfig, TrainConfig, add_flags, milestone_steps, read_configs, steps_to_reach
+from .config import LmeffError, RunConfig, read_configs
+from .train_config import GROUPS, TrainConfig, add_flags, milestone_steps, steps_to_reach
 from . import store
 from .hub import HubStore, write_model_card
 from .store import (FINAL, LOG_FILE, META_FILE, STATE_FILE, TRAIN_CONFIG_FILE, SnapshotMeta, file_lock, hold,
@@ -24,7 +25,7 @@ from .model import init_random
 from .loss import TrainingLoss, memory_budget, model_loss, split_for_memory
 from .track import Tracker, describe_report_to, resolve_report_to
 from .schedule import Schedule, plan_schedules, token_budget, wsd_lambda
-from .state import ScheduleState, resume_key, resume_schedule, save_schedule
+from .state import ScheduleState, StateWriter, resume_key, resume_schedule
 
 # %% auto #0
 __all__ = ['run_dir', 'save_snapshot', 'loss_fn', 'evaluate', 'ensure_init', 'optimizer_step', 'evaluate_and_snapshot',
@@ -54,14 +55,22 @@ def _dist()->tuple[int, int, int]:
     "(rank, world_size, local_rank) under torchrun, else (0, 1, 0)."
     return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1)), int(os.environ.get('LOCAL_RANK', 0))
 
-def _device(cfg:TrainConfig, local_rank:int)->torch.device:
+def _device(cfg:TrainConfig, local_rank:int, world:int=1)->torch.device:
+    "This process's device: `cuda` (and `auto` on a CUDA machine) is the GPU of its LOCAL_RANK, so that each torchrun process has its own."
     d = cfg.hardware.device
     if d.startswith('cuda') and not torch.cuda.is_available():
         raise LmeffError(f"--device {d}: this PyTorch ({torch.__version__}) sees no CUDA GPU"
                          + ('' if torch.version.cuda else ': it is a CPU-only build; install a CUDA build of torch'))
     if d == 'mps' and not torch.backends.mps.is_available(): raise LmeffError("--device mps: not available on this machine")
-    if d != 'auto': return torch.device(d)
-    return torch.device(f'cuda:{local_rank}') if torch.cuda.is_available() else torch.device('cpu')
+    if d == 'auto': d = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if d.startswith('cuda:') and world > 1:
+        raise LmeffError(f"--device {d}: every one of the {world} torchrun processes would train on that one GPU; give --device cuda "
+                         "(each process takes the GPU of its LOCAL_RANK; CUDA_VISIBLE_DEVICES chooses which GPUs they are)")
+    if d != 'cuda': return torch.device(d)
+    if local_rank >= (n := torch.cuda.device_count()):
+        raise LmeffError(f"torchrun started a process of LOCAL_RANK {local_rank}, but this machine has {n} CUDA GPUs: "
+                         f"start at most {n} processes per machine (--nproc_per_node {n})")
+    return torch.device('cuda', local_rank)
 
 def _autocast_dtype(cfg:TrainConfig, device)->torch.dtype|None:
     if cfg.hardware.dtype == 'fp32': return None
@@ -118,7 +127,7 @@ def _setup(cfg:TrainConfig, hub_api=None)->_Run:
     "Check the run can start (data, Hub credentials, anchors within the epochs) and load what its schedules share."
     rank, world, local_rank = _dist()
     r = cfg.run
-    device = _device(cfg, local_rank)   # before any data is read
+    device = _device(cfg, local_rank, world=world)   # before any data is read
     trackers = resolve_report_to(cfg.progress.report_to) if rank == 0 else []
     store = HubStore(r.dataset, r.model_config, r.tokenizer_vocab_size, cfg.seed, run_dir=run_dir(cfg), api=hub_api) if cfg.storage.store == 'hf' and rank == 0 else None
     train_tokens, manifest = load_tokens(cfg.data_dir, r.dataset, r.tokenizer_vocab_size, 'train')
@@ -270,8 +279,9 @@ def train_schedule(run:_Run, s:Schedule,
     if run.compile: fwd = torch.compile(fwd)
     if run.world > 1: fwd = torch.nn.parallel.DistributedDataParallel(fwd, device_ids=[device.index] if device.type == 'cuda' else None)
     due = milestone_steps({m: d for m, d in s.snapshots.items() if m != FINAL}, tps, stop)
+    writer = StateWriter()   # one state at a time, written while training goes on
     def save(**kw):
-        if run.rank == 0: save_schedule(s.folder/STATE_FILE, key, model, opt, sched, device, state, **kw)
+        if run.rank == 0: writer.save(s.folder/STATE_FILE, key, model, opt, sched, device, state, **kw)
     tracker = Tracker(run.trackers, run.top, s.folder.name if s.folder != run.top else run.top.name, asdict(cfg)) if run.trackers else None
     t_last, tokens_last = time.perf_counter(), state.step * tps
     eval_loss, pending = None, []   # pending: log rows whose train loss and gradient norm are still on the device
@@ -294,23 +304,23 @@ def train_schedule(run:_Run, s:Schedule,
         t_last, tokens_last = now, state.step * tps
         pending.clear()
     capped = lambda: bool(cfg.progress.max_steps) and state.step >= cfg.progress.max_steps
-    while state.step < stop and not state.stopped and not capped():
-        train_loss, lr, grad_norm = optimizer_step(run, model, fwd, opt, sched, state.step)
-        state.step += 1
-        row = {'step': state.step, 'tokens_seen': state.step * tps, 'train_loss': None, 'lr': lr, 'time': round(time.time(), 3)}   # time: when it finished
-        eval_loss = evaluate_and_snapshot(run, model, state, s, due)
-        if eval_loss is not None: row['eval_loss'] = eval_loss
-        pending.append((row, train_loss, grad_norm))
-        saving = state.step % cfg.eval.save_every == 0 or state.step in due or state.step == s.stop_at or capped()
-        if saving or eval_loss is not None or len(pending) >= cfg.progress.log_every: flush()   # the log never runs behind a saved state
-        if saving: save()
-    flush()
-    if tracker: tracker.close()
-    finished = state.step >= s.end_step or state.stopped   # a schedule cut short by max_steps is not finished: a later run continues it
-    summary = {'folder': str(s.folder), 'kind': s.kind, 'anchor': s.anchor, 'steps': state.step, 'tokens_seen': state.step * tps,
-               'best_eval_loss': state.best if s.kind == 'full' else eval_loss, 'stopped_early': state.stopped,
-               'capped': not finished and state.step < stop}
-    if finished and s.kind != 'trunk': save(done=True, summary=summary)   # the trunk is never done: a larger anchor extends it
+    with writer, tracker or nullcontext():   # every way out waits for the state being written (a wsd branch starts from its trunk's) and ends the tracker runs (on an error: as failed)
+        while state.step < stop and not state.stopped and not capped():
+            train_loss, lr, grad_norm = optimizer_step(run, model, fwd, opt, sched, state.step)
+            state.step += 1
+            row = {'step': state.step, 'tokens_seen': state.step * tps, 'train_loss': None, 'lr': lr, 'time': round(time.time(), 3)}   # time: when it finished
+            eval_loss = evaluate_and_snapshot(run, model, state, s, due)
+            if eval_loss is not None: row['eval_loss'] = eval_loss
+            pending.append((row, train_loss, grad_norm))
+            saving = state.step % cfg.eval.save_every == 0 or state.step in due or state.step == s.stop_at or capped()
+            if saving or eval_loss is not None or len(pending) >= cfg.progress.log_every: flush()   # the log never runs behind a saved state
+            if saving: save()
+        flush()
+        finished = state.step >= s.end_step or state.stopped   # a schedule cut short by max_steps is not finished: a later run continues it
+        summary = {'folder': str(s.folder), 'kind': s.kind, 'anchor': s.anchor, 'steps': state.step, 'tokens_seen': state.step * tps,
+                   'best_eval_loss': state.best if s.kind == 'full' else eval_loss, 'stopped_early': state.stopped,
+                   'capped': not finished and state.step < stop}
+        if finished and s.kind != 'trunk': save(done=True, summary=summary)   # the trunk is never done: a larger anchor extends it
     if run.world > 1: torch.distributed.barrier()
     return summary
 
@@ -318,20 +328,32 @@ def train_schedule(run:_Run, s:Schedule,
 def train(cfg:TrainConfig, hub_api=None)->dict:
     "Run `cfg` (resuming whatever was interrupted); return a summary with the run folder, its snapshots and each schedule."
     hf_logging.disable_progress_bar()   # our own bar; not one per snapshot save
-    run = _setup(cfg, hub_api)
+    run = _setup(cfg, hub_api)   # reads only: nothing is written before the lock is held
     mode = 'full run' if cfg.run.full_run else 'anchor runs'
     # one owner per run folder and mode: a second command on it stops here, naming the first (the full run and the anchor runs may share it)
     with (hold(run.top, f".train-{mode.replace(' ', '-')}.lock", what=f"lmeff train: {mode}") if run.rank == 0 else nullcontext()):
         return _train(run)
 
+def _check_resumable(s:Schedule, key:dict):
+    "Refuse a schedule whose resumable state another configuration wrote, before anything is written (`resume_schedule` refuses it only when it starts)."
+    path = s.folder/STATE_FILE
+    if not path.is_file(): return
+    try: saved = torch.load(path, map_location='cpu', weights_only=False, mmap=True)['key']   # mmap: the key, without reading the weights
+    except Exception: return   # damaged: `resume_schedule` says so, naming the file
+    if saved != key:
+        diff = {k: (saved.get(k), v) for k, v in key.items() if saved.get(k) != v}
+        raise LmeffError(f"{path} was written by a different configuration {diff}; use another --out or delete it")
+
 def _train(run:_Run)->dict:
     cfg, r = run.cfg, run.cfg.run
-    if run.store and run.store.pending: run.store.flush()   # uploads an earlier command could not make
     plan = plan_schedules(cfg, run.top, run.tokens_per_step, run.epoch_steps)
-    for s in plan:   # refuse before any work, not at the first clash
+    for s in plan:   # every refusal before the first write, so that a refused command leaves the run as it was
         for dest in s.snapshots.values(): _check_owner(dest, s.anchor, s)
-        if run.rank == 0: write_json(s.folder/TRAIN_CONFIG_FILE, asdict(cfg) | {'world_size': run.world, 'loss': run.loss, 'compiled': run.compile,
-                                                                              'micro_split': run.split})   # beside each schedule's state
+        _check_resumable(s, resume_key(cfg, run.world, s))
+    if run.store and run.store.pending: run.store.flush()   # uploads an earlier command could not make
+    if run.rank == 0:
+        for s in plan: write_json(s.folder/TRAIN_CONFIG_FILE, asdict(cfg) | {'world_size': run.world, 'loss': run.loss, 'compiled': run.compile,
+                                                                           'micro_split': run.split})   # beside each schedule's state
     if run.rank == 0 and run.split > 1:
         print(f"{run.top.name}: each micro-batch of {r.effective_batch_size} sequences is trained in {run.split} parts to fit the device's memory "
               "(the same sequences and tokens per step)", flush=True)
@@ -381,11 +403,11 @@ def config_from_args(args)->TrainConfig:
         if spelled: raise LmeffError(f"--config takes the run from the row: drop {', '.join('--' + k.replace('_', '-') for k in spelled)}")
         rows = read_configs(args.config, use_row_batch=args.use_row_batch)
         if not 1 <= args.row <= len(rows): raise LmeffError(f"{args.config}: --row {args.row} out of range 1..{len(rows)}")
-        return TrainConfig.from_row(rows[args.row - 1], args.seed, args.data_dir, **row, **options)
+        return TrainConfig.from_row(rows[args.row - 1], seed=args.seed, data_dir=args.data_dir, **row, **options)
     missing = [f for f in ('model_config', 'dataset', 'tokenizer_vocab_size') if f not in row]
     if missing: raise LmeffError("give --config/--row, or " + ', '.join('--vocab-size' if m == 'tokenizer_vocab_size' else '--' + m.replace('_', '-') for m in missing))
     vocab = row.pop('tokenizer_vocab_size')
-    return TrainConfig.make(row.pop('model_config'), row.pop('dataset'), args.data_dir, vocab, seed=args.seed, **row, **options)
+    return TrainConfig.make(row.pop('model_config'), row.pop('dataset'), data_dir=args.data_dir, vocab_size=vocab, seed=args.seed, **row, **options)
 
 def cmd_train(args)->int:
     res = train(config_from_args(args))

@@ -159,3 +159,26 @@ def test_library_progress_bars_only_with_verbose(scorable, tmp_path):
     assert quiet.returncode == 0 and quiet.stderr == '' and quiet.stdout.count('\n') == 1 and 'BLiMP accuracy' in quiet.stdout
     bad = run_cli(*args, '--out', tmp_path/'q.json', '--batch-size', '0', '--quiet')
     assert bad.returncode == 2 and bad.stderr.startswith('lmeff blimp: error: --batch-size')   # quiet still says what went wrong
+
+TORCH_LOG_PROBE = '''
+import sys, torch
+from lmeff.cli import set_verbosity
+set_verbosity(sys.argv[1])   # as `lmeff COMMAND` does, after its stage module has imported torch
+@torch.compile(backend='eager')
+def f(x):
+    x = x * 2
+    print(end='')   # a graph break
+    return x + 1
+f(torch.ones(3)); f(torch.ones(3, dtype=torch.float64))   # a recompile
+'''
+
+@pytest.mark.parametrize('level', ['quiet', 'normal', 'verbose'])
+def test_torch_logs_wins_over_the_verbosity(level):
+    "TORCH_LOGS=recompiles,graph_breaks shows torch.compile's recompiles and graph breaks at every verbosity; without it they stay hidden."
+    import os, subprocess, sys
+    run = lambda env: subprocess.run([sys.executable, '-c', TORCH_LOG_PROBE, level], env=env, capture_output=True, text=True, timeout=300)
+    shown = run({**os.environ, 'TORCH_LOGS': 'recompiles,graph_breaks'})
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert 'Recompiling function f' in shown.stderr and 'Graph break in user code' in shown.stderr
+    hidden = run({k: v for k, v in os.environ.items() if k != 'TORCH_LOGS'})
+    assert hidden.returncode == 0 and 'Recompiling function' not in hidden.stderr and 'Graph break in user code' not in hidden.stderr

@@ -25,3 +25,14 @@ def test_compare_schedules_end_to_end(tmp_path):
     assert (tmp_path/'comparison'/'synthetic_learning_curves.html').is_file() and (tmp_path/'comparison'/'synthetic_learning_curves.png').is_file()
     meta = json.loads(next((tmp_path/'wsd'/'models').rglob('milestone-0.1M/milestone_meta.json')).read_text())
     assert meta['schedule'] == 'wsd' and meta['decay_fraction'] == 0.2
+
+def test_schedule_agreement_decides_between_configurations():
+    "Per anchor and schedule, the decision accuracy between configurations (seed means): the order of the two vocabularies' means now vs at `final`."
+    from lmeff.compare import schedule_agreement
+    rows = lambda accs: pd.DataFrame([dict(dataset='synthetic', model_size='tiny', milestone=m, vocab_size=v, seed=s, acc=a)
+                                      for (m, v, s), a in accs.items()])
+    final = {('final', 512, 0): 0.70, ('final', 512, 1): 0.72, ('final', 1024, 0): 0.80, ('final', 1024, 1): 0.78}
+    cosine = rows({('0.1', 512, 0): 0.60, ('0.1', 512, 1): 0.62, ('0.1', 1024, 0): 0.65, ('0.1', 1024, 1): 0.63, **final})   # 1024 ahead, as at the end
+    wsd = rows({('0.1', 512, 0): 0.66, ('0.1', 512, 1): 0.64, ('0.1', 1024, 0): 0.61, ('0.1', 1024, 1): 0.63})               # 512 ahead: the wrong call
+    per_anchor, _ = schedule_agreement(cosine, wsd)
+    assert per_anchor[['decision_final_cosine', 'decision_final_wsd']].values.tolist() == [[1.0, 0.0]]

@@ -101,3 +101,52 @@ def test_unknown_column_is_a_warning_naming_it(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith('warning: ') and 'notes' in err[0] and '#10 (unnamed)' in err[0]
     read_configs(write(tmp_path, HDR + GOOD))
     assert capsys.readouterr().err == ''
+
+OK_ROW = 'tiny,synthetic,1,8,1,32,"[0.004]",512\n' # tiny's own batch: 16 x 1 x 32 = 512 tokens per step
+CANNOT_RUN = [('anchors', 'tiny,synthetic,1,8,1,32,"[0.004,1e300]",512\n', '<= 1,000,000'),
+              ('epochs', 'tiny,synthetic,99999999999999999999999,8,1,32,"[0.004]",512\n', '<= 10000'),
+              ('tokenizer_vocab_size', 'tiny,synthetic,1,8,1,32,"[0.004]",５１２\n', 'ASCII'),
+              ('anchors', 'tiny,synthetic,1,8,1,32,"[0.00000001]",512\n', 'one optimizer step'),
+              ('seq_length', 'tiny,synthetic,1,8,1,99999999,"[0.004]",512\n', '<= 131072')]
+
+@pytest.mark.parametrize('col,bad,msg', CANNOT_RUN)
+def test_rows_that_cannot_run_are_refused_naming_row_and_column(tmp_path, col, bad, msg):
+    e = error(tmp_path, HDR + OK_ROW + bad)
+    assert (e.row, e.column) == (2, col) and msg in str(e), str(e)
+
+@pytest.mark.parametrize('col,bad,msg', CANNOT_RUN)
+def test_check_and_sweep_refuse_them_before_any_work(tmp_path, capsys, col, bad, msg):
+    "`lmeff check` and `lmeff sweep` stop with status 2 and one line naming the row and column; the sweep writes nothing."
+    from lmeff.cli import main
+    p = write(tmp_path, HDR + OK_ROW + bad)
+    for verb, extra in (('check', []), ('sweep', ['--out', str(tmp_path/'out'), '--data-dir', str(tmp_path/'data')])):
+        assert main([verb, str(p), *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"row 2 (line 3), column '{col}'" in err and msg in err and err.startswith(f'lmeff {verb}: error:') and 'Traceback' not in err, err
+    assert not (tmp_path/'out').exists() and not (tmp_path/'data').exists()
+
+def test_the_bounds_themselves_are_valid(tmp_path):
+    runs = read_configs(write(tmp_path, HDR + 'tiny,synthetic,10000,8,1,131072,"[1000000]",65536\n' + 'tiny,synthetic,1,8,1,32,"[0.000512]",512\n'))
+    assert (runs[0].epochs, runs[0].seq_length, runs[0].anchors, runs[1].anchors) == (10000, 131072, (1e6,), (0.000512,))
+    assert error(tmp_path, HDR + 'tiny,synthetic,1,8,1,32,"[0.000511]",512\n').column == 'anchors'   # 511 tokens: less than a step of 512
+
+def test_one_optimizer_step_is_the_batch_that_will_run(tmp_path):
+    "The smallest anchor is one step of the batch the run uses: the size's default, the row's with use_row_batch, or a --batch-size."
+    from lmeff.train_config import TrainConfig
+    p = write(tmp_path, HDR + 'tiny,synthetic,1,1,1,32,"[0.0001]",512\n')           # 100 tokens: 3 steps of the row's 1 x 32
+    assert read_configs(p, use_row_batch=True)[0].anchors == (0.0001,)
+    with pytest.raises(ConfigError, match='one optimizer step'): read_configs(p)      # tiny's own batch: 512 tokens a step
+    assert TrainConfig.make('tiny', 'synthetic', 'd', 512, seq_length=32, anchors=(0.0001,), batch_size=1).run.anchors == (0.0001,)
+    with pytest.raises(LmeffError, match=r'--anchors: anchor 0.0001M \(100 tokens\) is less than one optimizer step \(512 tokens'):
+        TrainConfig.make('tiny', 'synthetic', 'd', 512, seq_length=32, anchors=(0.0001,))
+    rc = read_configs(p, use_row_batch=True)[0]
+    with pytest.raises(LmeffError, match='one optimizer step'): TrainConfig.from_row(rc, 0, 'd', batch_size=8)
+
+def test_check_and_sweep_help_give_the_valid_values(capsys):
+    from lmeff.cli import main
+    for verb in ('check', 'sweep'):
+        with pytest.raises(SystemExit): main([verb, '--help'])
+        text = ' '.join(capsys.readouterr().out.split())
+        for rule in ('epochs: an integer 1..10000', 'seq_length: an integer 8..131072', 'tokenizer_vocab_size: an integer 256..65536',
+                     'at most 1,000,000', 'one optimizer step', 'ASCII digits'):
+            assert rule in text, (verb, rule)

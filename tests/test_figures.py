@@ -5,7 +5,7 @@ import pytest
 from lmeff.analysis import OVERALL_COLUMNS, TASK_COLUMNS, Results, check_table, early_prediction, missing_snapshots
 from lmeff.blimp_tasks import BLIMP_TASKS
 from lmeff.synthetic import SYNTHETIC_TASKS
-from lmeff.figures import (OKABE_ITO, Figure, analysis_charts, pairs_name, plot_correlations, plot_learning_curves, plot_phenomena,
+from lmeff.figures import (OKABE_ITO, Figure, analysis_charts, pairs_name, plot_correlations, plot_frontier, plot_learning_curves, plot_phenomena,
                            plot_tasks, plot_vocab, save_chart, tokens_label)
 from lmeff.runs import plot_run
 
@@ -137,3 +137,17 @@ def test_notebook_figures_carry_a_png(tmp_path):
     assert set(fig.chart.data['benchmark']) == {'synthetic minimal pairs', 'BLiMP'}
     x = fig.chart.to_dict()['encoding']['x']
     assert x['scale']['type'] == 'log' and x['title'] == 'tokens seen'
+
+def test_decision_frontier_reads_without_the_code():
+    from lmeff.decide import decision_tables
+    o = overall()
+    dec = decision_tables(Results(o, None, missing_snapshots(o), 'x'), n_boot=10)['decisions.csv']
+    spec = plot_frontier(dec, 0.8, 'BLiMP').to_dict()
+    for ch, field, title in channel_titles(spec):
+        assert title != '<field name>' and title not in RAW, (ch, field, title)
+    assert not RAW & set(texts(spec)) and 'How early each predictor picks the better configuration (BLiMP)' in texts(spec)
+    x = [e['x'] for e in _encodings(spec) if e.get('x', {}).get('field') == 'budget_share'][0]
+    assert x['scale']['type'] == 'log' and x['title'] == 'share of the token budget' and x['axis']['format'] == '.3~%'
+    assert set(plot_frontier(dec).data['predictor']) == {'raw accuracy', 'mean of the last 3 milestones', 'extrapolated learning curve', 'chosen on the other data sets'}
+    assert plot_frontier(dec[dec['scope'] == 'model_size']) is None   # no panel without pairs within a data set
+    assert 'decision_frontier' in analysis_charts(Results(o, None, missing_snapshots(o), 'x'), early_prediction(o, n_boot=10, progress=False), decisions=dec)

@@ -1,5 +1,5 @@
 "Hub storage: uploads in the background with retries, queued uploads kept with the run, and model cards that scoring can rewrite without invalidating a snapshot."
-import json, threading
+import json, os, threading
 from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
@@ -124,3 +124,90 @@ def test_upload_puts_repo_and_branch_on_the_card(tmp_path, token):
 def test_card_datasets_are_the_corpora_lmeff_reads():
     from lmeff.data import HYBRID_SOURCES
     assert CARD_DATASETS['hybrid_3.7B'] == [hub for _, hub, _ in HYBRID_SOURCES.values()]
+
+# --- a failing Hub, through the command line: which failure it was, in one line naming the endpoint -----------------------------
+
+def hub_answering(status:int, headers:dict|None=None):
+    "A loopback HTTP server that answers every request with `status` (and `headers`), as the Hub does when it refuses or fails; its URL."
+    import http.server
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b'{"error": "refused"}'
+            self.send_response(status)
+            for k, v in {'Content-Type': 'application/json', 'Content-Length': str(len(body)), **(headers or {})}.items(): self.send_header(k, v)
+            self.end_headers(); self.wfile.write(body)
+        do_HEAD = do_POST = do_GET
+        def log_message(self, *args): pass
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+UNREACHABLE = 'http://127.0.0.1:9'   # the discard port on loopback: nothing listens, the connection is refused at once
+
+@pytest.fixture
+def endpoint(monkeypatch):
+    "Point huggingface_hub at an endpoint (what HF_ENDPOINT does when it loads); servers started are shut down afterwards."
+    import huggingface_hub.constants
+    servers = []
+    def use(status:int|None=None, headers:dict|None=None)->str:
+        url = UNREACHABLE
+        if status is not None: server, url = hub_answering(status, headers); servers.append(server)
+        monkeypatch.setattr(huggingface_hub.constants, 'ENDPOINT', url)
+        return url
+    yield use
+    for s in servers: s.shutdown()
+
+def cli_error(capsys, *argv)->str:
+    "The stderr of `lmeff ARGV` run here, once it exited with status 2 printing one line and no traceback."
+    from lmeff.cli import main
+    rc = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and 'Traceback' not in err, err
+    return err.strip()
+
+TRAIN_HF = ['train', '--model-config', 'tiny', '--dataset', 'synthetic', '--vocab-size', '512', '--seq-length', '32', '--anchors', '[0.004]',
+            '--batch-size', '8', '--epochs', '1', '--device', 'cpu', '--no-progress', '--report-to', 'none', '--store', 'hf']
+
+def test_store_hf_says_whether_the_hub_was_unreachable_or_refused_the_token(tmp_path, token, endpoint, capsys):
+    "The token is checked before training: a network failure, a refused token and another HTTP error each say what happened, and where."
+    args = [*TRAIN_HF, '--data-dir', tmp_path/'data', '--out', tmp_path/'out']
+    endpoint()
+    err = cli_error(capsys, *args)
+    assert err.startswith(f"lmeff train: error: --store hf: cannot reach the Hugging Face Hub at {UNREACHABLE} (network unreachable: ConnectError"), err
+    assert 'refused' not in err.replace('Connection refused', '')
+    for status in (401, 403):
+        url = endpoint(status)
+        assert cli_error(capsys, *args) == (f"lmeff train: error: --store hf: the Hugging Face Hub at {url} refused the token (HTTP {status}); "
+                                            "check HF_TOKEN or `hf auth login`")
+    url = endpoint(500)
+    assert cli_error(capsys, *args).startswith(f"lmeff train: error: --store hf: the Hugging Face Hub at {url} answered HTTP 500 (")
+    assert not (tmp_path/'out').exists()
+
+def test_store_hf_names_the_endpoint_of_hf_endpoint(tmp_path):
+    "HF_ENDPOINT, as a user sets it, is the endpoint checked and named (the real command, in its own process)."
+    from conftest import run_cli
+    env = {k: v for k, v in os.environ.items() if not k.startswith('HF_')} | {'HF_ENDPOINT': UNREACHABLE, 'HF_TOKEN': 'hf_x'}
+    r = run_cli(*TRAIN_HF, '--data-dir', tmp_path/'data', '--out', tmp_path/'out', env=env)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"cannot reach the Hugging Face Hub at {UNREACHABLE} (network unreachable: ConnectError" in r.stderr
+
+def blimp_dir(tmp_path)->Path:
+    d = tmp_path/'blimp'; d.mkdir()
+    (d/'agreement.jsonl').write_text(json.dumps(dict(sentence_good='The cat runs.', sentence_bad='The cat run.')) + '\n')
+    return d
+
+def test_a_model_neither_folder_nor_repo_is_one_line_naming_both(tmp_path, endpoint, capsys, monkeypatch):
+    "`lmeff blimp --model nosuch/model`: the local folder tried, then the Hub repo, and why the Hub failed; not the Hub library's text."
+    monkeypatch.chdir(tmp_path)
+    args = ['blimp', '--model', 'nosuch/model', '--blimp-dir', blimp_dir(tmp_path), '--out', tmp_path/'x.json', '--device', 'cpu']
+    tried = f"lmeff blimp: error: nosuch/model: no local folder {tmp_path/'nosuch'/'model'}, and the Hub repo nosuch/model"
+    endpoint()
+    err = cli_error(capsys, *args)
+    assert err.startswith(f"{tried} could not be fetched: cannot reach the Hugging Face Hub at {UNREACHABLE} (network unreachable: ConnectError"), err
+    url = endpoint(401, {'X-Error-Code': 'RepoNotFound'})   # what the Hub answers for a repo that does not exist (or is private)
+    assert cli_error(capsys, *args) == (f"{tried} could not be fetched: the Hugging Face Hub at {url} has no such repo, or the token "
+                                        "may not read it (HTTP 401)")
+    url = endpoint(404, {'X-Error-Code': 'RevisionNotFound'})
+    assert cli_error(capsys, *args, '--revision', 'seed-9') == (f"{tried} at revision seed-9 could not be fetched: the Hugging Face Hub "
+                                                                 f"at {url} has no such revision (HTTP 404)")
+    assert not (tmp_path/'x.json').exists()

@@ -34,13 +34,15 @@ def test_check_and_paper_dry_run(tmp_path):
     assert 'row 36: 180m' in r.stdout and 'cosine 166.5B' in r.stdout and '36 rows x 3 seed(s) = 108 runs' in r.stdout
     assert not (tmp_path/'study'/'runs').exists()
 
-def test_paper_runs_the_sweep_on_the_shipped_grid(tmp_path, monkeypatch):
-    import lmeff.paper
-    seen = {}
-    def fake_sweep(args): seen.update(vars(args)); return 0
-    monkeypatch.setattr(lmeff.paper, 'cmd_sweep', fake_sweep)
-    assert main(['paper', '--out', str(tmp_path/'study'), '--seeds', '0', '--train-option', 'device=cuda']) == 0
-    assert (seen['configs'], seen['seeds'], seen['train_option']) == (str(paper_configs()), '0', ['device=cuda'])
+def test_paper_runs_the_sweep_on_the_shipped_grid(tmp_path, capsys):
+    "Without --dry-run, lmeff paper is lmeff sweep of the shipped grid with every sweep option: sweep's checks of the grid run before any run."
+    study = tmp_path/'study'
+    assert main(['paper', '--out', str(study), '--seeds', '0', '--prep', 'synthetic:words=1000']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('lmeff paper: error: --prep: dataset(s) synthetic not in ') and str(paper_configs()) in err and 'babylm3, hybrid_3.7B, tinystories' in err
+    assert main(['paper', '--out', str(study), '--train-option', 'lr=abc', '--watch', '0', '--downstream', 'sst2']) == 2
+    assert "--train-option: --lr: expected a number, got 'abc'" in capsys.readouterr().err
+    assert not (study/'runs').exists()
 
 # --- released checkpoints ----------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 import json, os, random, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
-from lmeff.config import TrainConfig, MILESTONES, LmeffError
+from lmeff.config import MILESTONES, LmeffError
+from lmeff.train_config import TrainConfig
 from lmeff.schedule import planned_steps, logged_steps, branch_step
 from lmeff.tokens import prepare
 from lmeff.train import train

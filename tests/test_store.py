@@ -44,6 +44,19 @@ def test_written_files_have_ordinary_permissions(tmp_path):
     assert mode(tmp_path/'a.json') == mode(tmp_path/'s.bin') == mode(tmp_path/'plain')
     assert mode(tmp_path/'d') == mode(tmp_path/'plain_dir')
 
+def test_a_writer_that_replaces_its_file_still_gets_the_umask(tmp_path):
+    "Writers such as safetensors' `save_file` write their own owner-only file over the temporary one; the umask still decides the result."
+    def owner_only(path):
+        path.unlink(missing_ok=True); os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    old = os.umask(0o027)
+    try:
+        write_file_atomic(tmp_path/'w.safetensors', owner_only)
+        write_dir_atomic(tmp_path/'snap', lambda tmp: (owner_only(tmp/'model.safetensors'), (tmp/'sub').mkdir(mode=0o700), owner_only(tmp/'sub'/'x')))
+    finally: os.umask(old)
+    mode = lambda p: p.stat().st_mode & 0o777
+    assert mode(tmp_path/'w.safetensors') == mode(tmp_path/'snap'/'model.safetensors') == mode(tmp_path/'snap'/'sub'/'x') == 0o640
+    assert mode(tmp_path/'snap') == mode(tmp_path/'snap'/'sub') == 0o750
+
 def test_snapshot_meta_and_hashes(tmp_path):
     meta = SnapshotMeta(milestone=0.05, tokens_seen=51_200, dataset='synthetic', model_config='tiny', seed=3, vocab_size=512,
                         batch_source='row', anchor=0.05)

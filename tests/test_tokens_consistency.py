@@ -72,6 +72,9 @@ def test_model_folder_tokenizer_files(synthetic):
     assert (hf.pad_token, hf.bos_token, hf.eos_token, hf.pad_token_id, hf.bos_token_id, hf.eos_token_id) == ('<pad>', '<s>', '</s>', 0, 1, 2)
     assert json.loads(hf.backend_tokenizer.pre_tokenizer.__getstate__())['add_prefix_space'] is True
     assert hf('Mary waits.', add_special_tokens=False).input_ids == hf(' Mary waits.', add_special_tokens=False).input_ids
+    # `bos_token` + text (what minicons scores) is <s> and the sentence; lmeff's own `load_tokenizer` reads "<s>" as text, as training does
+    assert hf(hf.bos_token + 'Mary waits.').input_ids == [BOS_ID, *hf('Mary waits.').input_ids]
+    assert BOS_ID not in load_tokenizer(model)('<s>Mary waits.').input_ids
 
 # --- the same snapshot under two installs ---------------------------------------------------------------------------
 

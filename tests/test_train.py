@@ -5,7 +5,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 from lmeff.config import LmeffError
 from lmeff.tokens import prepare
-from lmeff.config import TrainConfig, steps_to_reach, milestone_steps
+from lmeff.train_config import TrainConfig, steps_to_reach, milestone_steps
 from lmeff.train import train, save_snapshot
 from lmeff.state import save_state
 from lmeff.store import SnapshotMeta, verify_snapshot
@@ -227,7 +227,8 @@ def test_cli_config_row_and_errors(data, tmp_path, capsys):
 def test_train_help_is_generated_from_the_config(capsys):
     "Every option of the training config has a flag whose help shows its default; per-size defaults are named."
     from dataclasses import fields
-    from lmeff.config import GROUPS, RunConfig
+    from lmeff.config import RunConfig
+    from lmeff.train_config import GROUPS
     with pytest.raises(SystemExit): main(['train', '--help'])
     out = ' '.join(capsys.readouterr().out.split())
     for cls in (RunConfig, *GROUPS.values()):
@@ -398,3 +399,48 @@ def test_gpu_path_pieces_train_like_the_eager_plain_path_on_cpu(data, tmp_path, 
     assert len(la) == len(lb) == 16 and torch.allclose(la, lb, rtol=1e-4, atol=1e-4), (la - lb).abs().max()
     cfg_json = json.loads((Path(new['run_dir'])/'anchor-0.004M'/'train_config.json').read_text())
     assert (cfg_json['loss'], cfg_json['compiled']) == (options.get('loss', 'plain'), options.get('compile', False))
+
+def test_every_file_of_a_run_is_readable_as_the_umask_allows(data, tmp_path):
+    "Under umask 022 every file lmeff writes (init, snapshots, states, logs, locks, BLiMP results) is group/other-readable, every folder listable."
+    out, results, old = tmp_path/'out', tmp_path/'out'/'results', os.umask(0o022)
+    try:
+        train(cfg(data, out, anchors=(0.004,), milestones=(0.002,)))
+        train(cfg(data, out, milestones=(0.002,)))
+        top = out/'models'/'synthetic'/'llama-tiny'/'tokenizer-512-seed-0'
+        assert main(['blimp', '--run', str(top), '--blimp-dir', str(data/'synthetic'/'blimp'), '--results', str(results), '--device', 'cpu']) == 0
+    finally: os.umask(old)
+    paths = [out, *out.rglob('*')]
+    assert any(p.name == 'model.safetensors' for p in paths) and any(p.name == 'blimp_results.json' for p in paths)
+    assert (out/'models'/'random').is_dir() and len([p for p in paths if p.name == 'model.safetensors']) >= 4   # the init and the snapshots
+    bad = [f"{p.relative_to(out)} {p.stat().st_mode & 0o777:o}" for p in paths if p.stat().st_mode & 0o044 != 0o044 or p.stat().st_mode & 0o022]
+    assert not bad, bad
+    assert all(p.stat().st_mode & 0o111 == 0o111 for p in paths if p.is_dir())
+
+def test_a_refused_train_changes_nothing_in_the_run(data, tmp_path, capsys):
+    "A `lmeff train` that is refused (another process owns the run folder; its states or snapshots are another configuration's) leaves every file as it was."
+    top = tmp_path/'models'/'synthetic'/'llama-tiny'/'tokenizer-512-seed-0'
+    args = ['train', '--model-config', 'tiny', '--dataset', 'synthetic', '--data-dir', str(data), '--vocab-size', '512', '--seq-length', '32',
+            '--batch-size', '8', '--epochs', '1', '--device', 'cpu', '--no-progress', '--out', str(tmp_path)]
+    anchors = ['--anchors', '[0.004,0.008]', '--milestones', '[0.002]']
+    assert main([*args, *anchors, '--lr', '0.001']) == 0
+    files = lambda: {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(tmp_path.rglob('*'))   # a lock records who took it last
+                     if p.is_file() and not p.name.endswith('.lock')}
+    def refused(argv, msg):
+        before = files()
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert msg in err and err.startswith('lmeff train: error:') and 'Traceback' not in err, err
+        assert files() == before
+    holder = subprocess.Popen([sys.executable, '-c', "import sys, time, lmeff.store\nwith lmeff.store.hold(sys.argv[1], '.train-anchor-runs.lock', "
+                               "what='lmeff train: anchor runs'):\n    print('held', flush=True); time.sleep(120)", str(top)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == 'held\n'
+        refused([*args, *anchors, '--lr', '0.002'], f'is being written by pid {holder.pid}')
+        assert f'pid {holder.pid} ' in (top/'.train-anchor-runs.lock').read_text()
+    finally: holder.kill(); holder.wait()
+    refused([*args, *anchors, '--lr', '0.002'], "state.pt was written by a different configuration {'lr': (0.001, 0.002)}")
+    assert main([*args, '--anchors', '[-1]', '--milestones', '[0.012]', '--lr', '0.001']) == 0   # the full run owns milestone-0.012M
+    capsys.readouterr()
+    refused([*args, '--anchors', '[0.004,0.012]', '--milestones', '[0.002]', '--lr', '0.001'], 'milestone-0.012M is a snapshot of the full run')
+    assert not (top/'anchor-0.012M').exists()
+    assert {json.loads((top/d/'train_config.json').read_text())['optim']['lr'] for d in ('anchor-0.004M', 'anchor-0.008M')} == {0.001}
