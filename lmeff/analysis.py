@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_analysis.ipynb #bb14cd00
 from __future__ import annotations
-import json, math, zlib
+import functools, json, math, zlib
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -138,6 +138,8 @@ class Results:
     source:str # where the tables came from
     final_tokens:pd.DataFrame|None=None # run columns + tokens_seen of the final snapshots, when the results say
     pairs:PairScores|None=None # per-pair scores, when every snapshot has them
+    margins:pd.DataFrame|None=None # run columns + milestone + acc: each snapshot's mean margin over its own pairs, for every snapshot with a per-pair file
+    budget_m:float|None=None # the planned token budget (millions): the design's largest anchor or milestone, fixed before training (never a final's tokens_seen)
     copies:pd.DataFrame|None=None # run columns + milestone + reason: `final`s set aside as the same checkpoint as that milestone
     metric:str='blimp' # what `acc` is: BLiMP accuracy, a downstream task's score (`lmeff.downstream`), or 'downstream', their mean
 
@@ -150,8 +152,7 @@ def missing_snapshots(overall:pd.DataFrame)->pd.DataFrame:
 # %% ../nbs/05_analysis.ipynb #97f878e2
 def _is_snapshot_of(df:pd.DataFrame, keys:pd.DataFrame)->np.ndarray:
     "Which rows of `df` belong to a snapshot in `keys` (run columns + milestone)."
-    if keys.empty: return np.zeros(len(df), bool)
-    return df[SNAPSHOT].merge(keys[SNAPSHOT].drop_duplicates().assign(_k=True), on=SNAPSHOT, how='left')['_k'].notna().to_numpy()
+    return np.zeros(len(df), bool) if keys.empty else df[SNAPSHOT].merge(keys[SNAPSHOT].drop_duplicates().assign(_k=True), on=SNAPSHOT, how='left')['_k'].notna().to_numpy()
 
 def find_copies(overall:pd.DataFrame, # the overall table
                 tasks:pd.DataFrame|None=None, # the per-task table
@@ -183,9 +184,10 @@ def find_copies(overall:pd.DataFrame, # the overall table
             if why: rows.append((*run, m, why)); break
     return pd.DataFrame(rows, columns=SNAPSHOT + ['reason']).astype({'vocab_size': 'int64', 'seed': 'int64'})
 
-def _results(overall:pd.DataFrame, tasks:pd.DataFrame|None, source, meta:pd.DataFrame|None=None, pairs:PairScores|None=None)->Results:
+def _results(overall:pd.DataFrame, tasks:pd.DataFrame|None, source, meta:pd.DataFrame|None=None, pairs:PairScores|None=None, margins=None)->Results:
     "Set aside the `final`s that are milestones, check that something is left to compare, and say what is missing."
     copies = find_copies(overall, tasks, meta, pairs)
+    budget = max([float(m) for m in numeric_milestones(overall['milestone'])] + [a for a in (meta['anchor'] if meta is not None else []) if a > 0], default=None)   # planned: anchor -1 is a full run
     finals = copies[RUN].assign(milestone=FINAL)
     overall = overall[~_is_snapshot_of(overall, finals)].reset_index(drop=True)
     if tasks is not None: tasks = tasks[~_is_snapshot_of(tasks, finals)].reset_index(drop=True)
@@ -195,7 +197,7 @@ def _results(overall:pd.DataFrame, tasks:pd.DataFrame|None, source, meta:pd.Data
     end_point(overall, source)
     fin = meta[(meta['milestone'] == FINAL) & meta['tokens_seen'].notna() & ~_is_snapshot_of(meta, finals)] if meta is not None else []
     return Results(overall, tasks, missing_snapshots(overall), str(source),
-                   fin[RUN + ['tokens_seen']].reset_index(drop=True) if len(fin) else None, pairs, copies)
+                   fin[RUN + ['tokens_seen']].reset_index(drop=True) if len(fin) else None, pairs, margins, budget, copies)
 
 # %% ../nbs/05_analysis.ipynb #7af66c02
 def _read_results_json(path:Path)->tuple[float, dict, dict]:
@@ -226,9 +228,7 @@ def _read_pairs(path:Path)->pd.Series:
     return pd.Series(np.asarray(arr['logp_good'], float) - np.asarray(arr['logp_bad'], float), index=key)   # the margin: correct when > 0
 
 def _pair_scores(keys:list[dict], series:list[pd.Series])->PairScores:
-    common = series[0].index
-    for s in series[1:]: common = common.intersection(s.index)
-    common = common.sort_values()
+    common = functools.reduce(pd.Index.intersection, [s.index for s in series]).sort_values()
     margin = np.stack([s.reindex(common).to_numpy(float) for s in series])
     return PairScores(pd.DataFrame(keys)[SNAPSHOT], np.array([k.split('\t')[0] for k in common]), margin > 0, margin)
 
@@ -250,7 +250,8 @@ def gather(results_dir, # a results folder in the BLiMP stage's layout
         if (f.parent/PAIRS_FILE).exists(): keys.append(snap); pairs.append(_read_pairs(f.parent/PAIRS_FILE))
     overall = check_table(pd.DataFrame(rows, columns=OVERALL_COLUMNS), root, need_end=False, origins=files)
     tasks = check_table(pd.DataFrame(task_rows, columns=TASK_COLUMNS), root, TASK_COLUMNS, need_end=False, origins=task_files) if task_rows else None
-    return _results(overall, tasks, root, pd.DataFrame(meta), _pair_scores(keys, pairs) if pairs and len(pairs) == len(files) else None)
+    margins = pd.DataFrame(keys, columns=SNAPSHOT).assign(acc=[s.mean() for s in pairs]) if pairs else None   # each snapshot over its own pairs
+    return _results(overall, tasks, root, pd.DataFrame(meta), _pair_scores(keys, pairs) if pairs and len(pairs) == len(files) else None, margins)
 
 def load_results(results, # a results folder, or an overall CSV
                  tasks=None, # a per-task CSV (with an overall CSV)
@@ -345,8 +346,7 @@ def _groups(overall:pd.DataFrame, by):
 
 def _pairs_of(wide:pd.DataFrame, milestone:str, end:str)->pd.DataFrame:
     "Accuracy at `milestone` and at the end point of the runs that have both."
-    if milestone in wide and end in wide: return wide[[milestone, end]].dropna()
-    return pd.DataFrame({milestone: [], end: []}, dtype=float)
+    return wide[[milestone, end]].dropna() if milestone in wide and end in wide else pd.DataFrame({milestone: [], end: []}, dtype=float)
 
 def token_budget(res:Results, # what the analysis read
                  overall:pd.DataFrame|None=None, # a group's rows of `res.overall` (default: all)

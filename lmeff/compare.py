@@ -5,7 +5,7 @@
 # %% ../nbs/06b_compare.ipynb #703a9f83
 from __future__ import annotations
 import math, time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 import pandas as pd
 from scipy.stats import spearmanr
@@ -14,14 +14,15 @@ from .train_config import TrainConfig
 from .schedule import logged_steps, planned_steps
 from .store import FINAL, write_json, write_text
 from .analysis import RUN, early_prediction, earliest_milestone, load_results, natural_key, numeric_milestones
-from .decide import config_decision_accuracy
+from .decide import CHOSEN, config_decision_accuracy, decision_tables, method_text
 from .figures import save_chart, series, style, tokens_axis
 from .runs import RESULTS, SUMMARY_CSV
 from .sweep import add_sweep_options, sweep, sweep_options
 from .demo import DemoGrid, add_grid_options, demo_configs, grid_options, write_configs
 
 # %% auto #0
-__all__ = ['COMPARE_SWEEP_OPTIONS', 'schedule_agreement', 'compare_schedules', 'add_cli', 'cmd_compare']
+__all__ = ['DECIDES', 'COMPARE_SWEEP_OPTIONS', 'schedule_agreement', 'schedule_decisions', 'compare_schedules', 'add_cli',
+           'cmd_compare']
 
 # %% ../nbs/06b_compare.ipynb #f0c36301
 def schedule_agreement(cosine:pd.DataFrame, # overall table (dataset, model_size, milestone, vocab_size, seed, acc) under cosine
@@ -51,6 +52,23 @@ def schedule_agreement(cosine:pd.DataFrame, # overall table (dataset, model_size
         hit = e[(e['scope'] == 'global') & (e['criterion'] == 'spearman')].iloc[0]
         answer.append(dict(schedule=k, threshold=threshold, earliest=hit['milestone'], spearman=hit['spearman'], stays_above=hit['stays_above']))
     return per_anchor, pd.DataFrame(answer)
+
+DECIDES = ['schedule', 'predictor', 'milestone', 'tokens_m', 'budget_share', 'decision_accuracy', 'decision_ci_low', 'decision_ci_high', 'n_pairs', 'stays_above',
+           'best_milestone', 'best_decision_accuracy', 'target', 'ci'] # the columns of `schedule_decisions`
+
+def schedule_decisions(results:dict, # schedule → its `Results` (wsd's borrow cosine's `final`s, the shared end point)
+                       n_boot:int=100, # bootstrap resamples of the decision intervals
+                       target:float=0.9, # the decision accuracy between configurations that counts as decided
+                      )->pd.DataFrame:
+    "Per schedule, over all runs: when `raw` and the predictor chosen on the other data sets (`lmeff.decide`) decide between configurations, at what share of the planned budget, how well."
+    cos, rows = results.get('cosine'), []
+    for k, res in results.items():
+        if FINAL not in set(res.overall['milestone']) and cos is not None:
+            res = replace(res, overall=pd.concat([res.overall, cos.overall[cos.overall['milestone'] == FINAL]], ignore_index=True))
+        T = decision_tables(res, by=(), n_boot=n_boot, target=target)
+        at = T['decide_at.csv'][T['decide_at.csv']['predictor'].isin(['raw', CHOSEN])]
+        rows += [dict(r, schedule=k, ci=method_text(T)['ci']) for r in at.to_dict('records')]
+    return pd.DataFrame(rows, columns=DECIDES)
 
 # %% ../nbs/06b_compare.ipynb #007ba707
 def _anchor_rows(configs:Path, dest:Path)->Path:
@@ -89,7 +107,7 @@ def _curves(cosine:pd.DataFrame, wsd:pd.DataFrame, pairs:str):
     return style(chart)
 
 # %% ../nbs/06b_compare.ipynb #2e6c31e4
-def _markdown(per_anchor:pd.DataFrame, answer:pd.DataFrame, accounts:list[dict], benchmark:str, decay:str)->str:
+def _markdown(per_anchor:pd.DataFrame, answer:pd.DataFrame, accounts:list[dict], benchmark:str, decay:str, decides:pd.DataFrame|None=None)->str:
     f = lambda v, nd=3: '–' if v is None or v != v else f"{v:.{nd}f}"
     a = {r['schedule']: r for r in accounts}
     c, w = a['cosine'], a['wsd']
@@ -114,6 +132,17 @@ def _markdown(per_anchor:pd.DataFrame, answer:pd.DataFrame, accounts:list[dict],
     lines += ['', '## The study\'s answer', '',
               f"Earliest milestone with Spearman ρ ≥ {t:g} against the end point: cosine **{name(ans['cosine']['earliest'])}**, "
               f"wsd **{name(ans['wsd']['earliest'])}** — the answer {'does not change' if same else 'changes'}.", '']
+    if decides is not None and len(decides):
+        lines += ['## Deciding between configurations', '', f"Over all runs, the first anchor whose decision accuracy between configurations (seed means, within a data set) reaches "
+                  f"{decides['target'].iloc[0]:g}, with `raw` accuracy and with the predictor chosen on the other data sets (`lmeff.decide`):", '',
+                  '| schedule | predictor | decides at | share of the planned budget | decision accuracy (interval) | pairs |', '|---|---|---|---|---|---|']
+        for r in decides.to_dict('records'):
+            at = ('never (best ' + f(r['best_decision_accuracy'], 2) + ')') if r['milestone'] is None or r['milestone'] != r['milestone'] else fmt_tokens(r['tokens_m'] * 1e6)
+            lines.append(f"| {r['schedule']} | {'raw accuracy' if r['predictor'] == 'raw' else 'chosen honestly'} | {at} | "
+                         + (f"{100 * r['budget_share']:.1f}%" if r['budget_share'] == r['budget_share'] else '–')
+                         + f" | {f(r['decision_accuracy'], 2)} ({r['ci']} {f(r['decision_ci_low'], 2)}–{f(r['decision_ci_high'], 2)}) | {r['n_pairs']} |")
+        if CHOSEN not in set(decides['predictor']): lines += ['', 'With a single data set no predictor can be chosen without looking at the data it is judged on: raw accuracy is the answer.']
+        lines.append('')
     return '\n'.join(lines)
 
 def compare_schedules(out, # output root: OUT/cosine, OUT/wsd, OUT/comparison
@@ -122,6 +151,7 @@ def compare_schedules(out, # output root: OUT/cosine, OUT/wsd, OUT/comparison
                       blimp_dir=None, # local BLiMP folder: also compare on BLiMP
                       max_parallel:int|None=None, # runs at a time (default: 2 on a machine with 2 or more cores)
                       threshold:float=0.9, # ρ that answers the study's question
+                      n_boot:int=100, # bootstrap resamples of the decision intervals (`schedule_decisions`)
                       progress:bool=True,
                       torch_threads:int=1, # torch CPU threads per run
                       executor:str='local', ray_address:str|None=None, gpus_per_run:float=1, watch:float=60, notebook=None, # as for `lmeff.sweep.sweep`
@@ -150,14 +180,17 @@ def compare_schedules(out, # output root: OUT/cosine, OUT/wsd, OUT/comparison
     md = []
     for bench, folder in RESULTS.items():
         if not (out/'cosine'/folder).is_dir(): continue
-        cos, w = (load_results(out/k/folder, progress=False).overall for k in ('cosine', 'wsd'))
+        loaded = {k: load_results(out/k/folder, progress=False) for k in ('cosine', 'wsd')}
+        cos, w = loaded['cosine'].overall, loaded['wsd'].overall
         per_anchor, answer = schedule_agreement(cos, w, threshold)
+        decides = schedule_decisions(loaded, n_boot)
+        write_text(dest/f'{bench}_decisions.csv', decides.to_csv(index=False))
         write_text(dest/f'{bench}_per_anchor.csv', per_anchor.to_csv(index=False))
         write_text(dest/f'{bench}_answer.csv', answer.to_csv(index=False))
         pairs = 'synthetic minimal pairs' if bench == 'synthetic' else 'BLiMP'
         save_chart(_curves(cos, w, pairs), dest/f'{bench}_learning_curves')
-        md.append(_markdown(per_anchor, answer, accounts, pairs, decay))
-        report['benchmarks'][bench] = dict(per_anchor=per_anchor.to_dict('records'), answer=answer.to_dict('records'))
+        md.append(_markdown(per_anchor, answer, accounts, pairs, decay, decides))
+        report['benchmarks'][bench] = dict(per_anchor=per_anchor.to_dict('records'), answer=answer.to_dict('records'), decisions=decides.to_dict('records'))
     write_text(dest/'schedules.md', '\n\n'.join(md) + '\n')
     write_json(dest/'summary.json', report)
     return report | {'markdown': '\n\n'.join(md), 'folder': str(dest)}
@@ -179,6 +212,7 @@ def add_cli(sub):
     p.add_argument('--decay-fraction', type=float, default=0.2, metavar='F', help="share of each anchor's tokens spent decaying (default: 0.2)")
     p.add_argument('--decay-shape', choices=('linear', 'sqrt'), default='linear', help='shape of the decay (default: linear)')
     p.add_argument('--threshold', type=float, default=0.9, metavar='RHO', help='ρ with the final ranking that answers the question (default: 0.9)')
+    p.add_argument('--bootstrap', type=int, default=100, metavar='N', help='bootstrap resamples of the decision intervals (default: 100)')
     add_grid_options(p)
     p.set_defaults(func=cmd_compare)
     return p
@@ -186,7 +220,7 @@ def add_cli(sub):
 def cmd_compare(args)->int:
     t0 = time.perf_counter()
     r = compare_schedules(**sweep_options(args, only=COMPARE_SWEEP_OPTIONS), decay_fraction=args.decay_fraction, decay_shape=args.decay_shape,
-                          threshold=args.threshold, **grid_options(args))
+                          threshold=args.threshold, n_boot=args.bootstrap, **grid_options(args))
     print(r['markdown'])
     print(f"comparison: {r['folder']} (schedules.md, *_per_anchor.csv, *_answer.csv, *_learning_curves.html/png); {time.perf_counter() - t0:.0f}s")
     return 0

@@ -9,15 +9,16 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 from tqdm.auto import tqdm
+from .config import fmt_tokens
 from .store import FINAL, milestone_key
 from .analysis import (RUN, SNAPSHOT, PairScores, Results, _groups, _interval, _rng, bootstrap_runs, compared_milestones, correlations,
-                            end_point, natural_key, token_budget)
+                            end_point, natural_key, numeric_milestones)
 
 # %% auto #0
 __all__ = ['CONFIG', 'WITHIN', 'PREDICTORS', 'CHOSEN', 'config_pairs', 'config_decisions', 'config_decision_accuracy',
-           'signal_noise', 'seeds_needed', 'seeds_table', 'known_at', 'margin_table', 'power_law', 'fit_curve',
-           'predict', 'predictions', 'score_predictions', 'wrong_pairs', 'honest_choice', 'decide_at',
-           'decision_tables']
+           'signal_noise', 'seeds_needed', 'seeds_table', 'known_at', 'margin_table', 'margins_of', 'planned_budget',
+           'power_law', 'fit_curve', 'predict', 'predictions', 'score_predictions', 'wrong_pairs', 'honest_choice',
+           'decide_at', 'decision_tables', 'method_text']
 
 # %% ../nbs/05_decide.ipynb #c2af5813
 CONFIG = ['dataset', 'model_size', 'vocab_size'] # a configuration: what a researcher chooses (its runs differ only in the seed)
@@ -110,13 +111,13 @@ def config_decision_accuracy(score:pd.Series, target:pd.Series, within=WITHIN)->
 
 # %% ../nbs/05_decide.ipynb #85e4d08e
 def _signal_noise(df:pd.DataFrame, keys:list, within=WITHIN)->pd.DataFrame:
-    "Per `keys`: configurations, median seeds, signal (pooled std of configuration means within each set sharing `within`), noise (mean seed std), SNR."
+    "Per `keys`: configurations, median seeds, signal (pooled std of configuration means within each set sharing `within`), noise (pooled seed std: √ of the mean seed variance), SNR."
     cfg = df.groupby(keys + CONFIG)['acc'].agg(['mean', 'std', 'count'])
     sets = cfg['mean'].groupby(level=keys + list(within)).agg(['var', 'count'])
     sets = sets[sets['count'] >= 2].assign(df=lambda s: s['count'] - 1)
     by = lambda s: s.groupby(level=keys)
     out = pd.DataFrame({'n_configs': by(cfg['mean']).size(), 'n_seeds': by(cfg['count']).median(),
-                        'signal': np.sqrt(by(sets['var'] * sets['df']).sum() / by(sets['df']).sum()), 'noise': by(cfg['std']).mean()})
+                        'signal': np.sqrt(by(sets['var'] * sets['df']).sum() / by(sets['df']).sum()), 'noise': np.sqrt(by(cfg['std']**2).mean())})
     return out.assign(snr=out['signal'] / out['noise'])
 
 def signal_noise(table:pd.DataFrame, # an overall table, or a per-task one (then per task too)
@@ -171,6 +172,15 @@ def known_at(table:pd.DataFrame|None, # an overall, per-task or margin table
 def margin_table(pairs:PairScores)->pd.DataFrame:
     "Each snapshot's mean margin over the pairs, log p(good) − log p(bad), as an overall table (the margin in `acc`)."
     return pairs.snapshots[SNAPSHOT].assign(acc=pairs.margin.mean(1))
+
+def margins_of(res:Results)->pd.DataFrame|None:
+    "The margin table a predictor reads: `res.margins` (each snapshot over its own pairs, so no other snapshot's pair file moves it), else `margin_table` of hand-built `res.pairs`."
+    if res.margins is not None: return res.margins
+    return margin_table(res.pairs) if res.pairs is not None and res.pairs.margin is not None else None
+
+def planned_budget(res:Results)->float:
+    "The token budget (millions) the design planned: `res.budget_m` (the largest anchor or milestone the results name), else the table's largest milestone. Never a final's `tokens_seen`: a full run that stops early would move it."
+    return float(res.budget_m) if res.budget_m is not None else float((numeric_milestones(res.overall['milestone']) or [math.nan])[-1])
 
 def power_law(x, # tokens seen / token budget
               a, b, c)->np.ndarray:
@@ -233,13 +243,13 @@ def predict(tables:dict, # 'overall', and where known 'tasks' and 'margins': tab
 
 def predictions(res:Results, # what the analysis read
                 milestones=None, # default: every milestone compared with the end point
-                budget:float|None=None, # default: `token_budget(res)`
+                budget:float|None=None, # default: `planned_budget(res)`
                 progress:bool=False,
                 **kw, # `k`, `min_points`, `keep`, `within` of `predict`
                )->pd.DataFrame:
     "`predict` at every milestone: the table `predictions.csv`."
-    tables = dict(overall=res.overall, tasks=res.tasks, margins=margin_table(res.pairs) if res.pairs is not None and res.pairs.margin is not None else None)
-    budget = token_budget(res) if budget is None else budget
+    tables = dict(overall=res.overall, tasks=res.tasks, margins=margins_of(res))
+    budget = planned_budget(res) if budget is None else budget
     ms = compared_milestones(res.overall) if milestones is None else milestones
     out = [predict(tables, m, budget, **kw) for m in tqdm(ms, desc='predictions', unit='milestone', disable=not progress)]
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=['predictor', 'milestone'] + RUN + ['score', 'note'])
@@ -255,15 +265,17 @@ def score_predictions(res:Results, # what the analysis read
                       n_boot:int=1000, # bootstrap resamples (0: no intervals)
                       seed:int=0, # bootstrap seed
                       level:float=0.95, # coverage of the intervals
-                      within=WITHIN, progress:bool=False)->pd.DataFrame:
+                      within=WITHIN, progress:bool=False,
+                      budget:float|None=None, # the token budget (millions) shares are of; default: `planned_budget(res)`, the one `predictions` extrapolates to
+                     )->pd.DataFrame:
     "Per scope, group, milestone and predictor: run-level ρ (with interval), τ-b and decision accuracy; the decision accuracy between configurations (with interval) and its gain over `raw`. Every predictor of a group and milestone is resampled with the same draws."
-    target, rows = _target(res), []
+    target, rows, budget = _target(res), [], planned_budget(res) if budget is None else budget
     wide = preds.pivot(index=RUN, columns=['milestone', 'predictor'], values='score')
     from_ = preds[preds['predictor'] == CHOSEN].pivot(index=RUN, columns='milestone', values='note') if (preds['predictor'] == CHOSEN).any() else None
     names = list(dict.fromkeys(preds['predictor']))
     for scope, group, sub in tqdm(list(_groups(res.overall, by)), desc='decisions', unit='group', disable=not progress):
         runs = pd.MultiIndex.from_frame(sub[RUN].drop_duplicates())
-        y, budget = target.reindex(runs), token_budget(res, sub)
+        y = target.reindex(runs)
         for m in dict.fromkeys(preds['milestone']):
             S = wide[m].reindex(index=runs, columns=[p for p in names if p in wide[m]])
             conf = config_decisions(S, y, within, n_boot, _rng(seed, 'configs', scope, group, m), level)
@@ -338,15 +350,33 @@ def decision_tables(res:Results, # what the analysis read
                     n_boot:int=1000, seed:int=0, level:float=0.95, # bootstrap resamples, seed and coverage
                     target:float=0.9, # the decision accuracy that counts as decided
                     within=WITHIN, progress:bool=False,
-                    **kw, # `k`, `min_points`, `keep` of `predict`
+                    k:int=3, min_points:int=4, keep:float=0.5, # of `predict`
+                    budget:float|None=None, # the token budget (millions) to extrapolate to and take shares of; default: `planned_budget(res)`
+                    confidence:float=0.9, # of `seeds_needed`
                    )->dict:
-    "Every table of this module, by the file name `lmeff.report.analyze` writes it to."
-    preds = predictions(res, progress=progress, within=within, **kw)
+    "Every table of this module, by the file name `lmeff.report.analyze` writes it to; `decision_settings.csv` holds the values used, which the summary's text is built from."
+    budget = planned_budget(res) if budget is None else budget
+    preds = predictions(res, budget=budget, progress=progress, k=k, min_points=min_points, keep=keep, within=within)
     choice, chosen = honest_choice(res, preds, within=within)
     preds = pd.concat([preds, chosen], ignore_index=True)
-    dec = score_predictions(res, preds, by, n_boot, seed, level, within, progress)
+    dec = score_predictions(res, preds, by, n_boot, seed, level, within, progress, budget=budget)
     sn = signal_noise(res.overall, by, within)
+    settings = dict(k=k, min_points=min_points, keep=keep, budget_m=budget, n_boot=n_boot, level=level, target=target, confidence=confidence)
     out = {'predictions.csv': preds, 'decisions.csv': dec, 'decide_at.csv': decide_at(dec, target), 'honest_choice.csv': choice,
-           'wrong_pairs.csv': wrong_pairs(res, preds, within), 'signal_noise.csv': sn, 'seeds_needed.csv': seeds_table(res.overall, sn, within=within)}
+           'wrong_pairs.csv': wrong_pairs(res, preds, within), 'signal_noise.csv': sn, 'seeds_needed.csv': seeds_table(res.overall, sn, confidence=confidence, within=within),
+           'decision_settings.csv': pd.DataFrame({'setting': list(settings), 'value': pd.Series(list(settings.values()), dtype=object)})}
     if res.tasks is not None: out['task_signal_noise.csv'] = signal_noise(res.tasks, by, within)
     return out
+
+def method_text(tables:dict, # `decision_tables`
+               )->dict:
+    "The summary's method phrases, built from the values `decision_tables` used (`decision_settings.csv`), never from defaults: `ci`, `predictors`, `kept`, `noise`, `seeds`."
+    s = dict(zip(tables['decision_settings.csv']['setting'], tables['decision_settings.csv']['value']))
+    kept = {0.5: 'half', 0.25: 'quarter'}.get(s['keep'], f"{s['keep']:.0%}")
+    budget = fmt_tokens(s['budget_m'] * 1e6) if s['budget_m'] == s['budget_m'] else 'unknown'
+    return dict(ci=f"{s['level']:.0%} CI", kept=kept, k=s['k'],
+                predictors=f"`raw` (the accuracy there), `smoothed` (the mean of the last {s['k']}), `extrapolated` (a power law fitted to at least {s['min_points']} of them, "
+                           f"read at the planned token budget, {budget}: the design's largest milestone, fixed before training, never the tokens a final checkpoint "
+                           f"really saw), `margin` (the mean log-probability margin), `filtered` (the accuracy on the {kept} of the tasks with the highest signal-to-noise ratio then)",
+                noise="noise: the pooled seed standard deviation, √(mean over configurations of their seeds' variance)",
+                seeds=f"{s['confidence']:.0%} confidence needs n ≥ 2·({stats.norm.ppf(s['confidence']):.4f}·σ/Δ)²")

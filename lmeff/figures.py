@@ -175,18 +175,20 @@ def plot_correlations(ep:pd.DataFrame, # the output of `early_prediction`
     return style(alt.vconcat(top, alt.hconcat(*within).resolve_scale(color='independent', shape='independent', strokeDash='independent')))
 
 # %% ../nbs/05a_figures.ipynb #a327164e
-PREDICTOR_LABELS = {'raw': 'raw accuracy', 'smoothed': 'mean of the last 3 milestones', 'extrapolated': 'extrapolated learning curve',
+PREDICTOR_LABELS = {'raw': 'raw accuracy', 'smoothed': 'mean of the last milestones', 'extrapolated': 'extrapolated learning curve',
                     'margin': 'log-probability margin', 'filtered': 'tasks of high signal-to-noise', 'chosen': 'chosen on the other data sets'} # `lmeff.decide`'s predictors, for a reader
 
 def plot_frontier(decisions:pd.DataFrame, # `lmeff.decide.score_predictions`
                   target:float=0.9, # the decision accuracy that counts as decided (a dashed rule)
                   benchmark:str='minimal pairs', # what was scored (`pairs_name`)
+                  smoothed:int|None=None, # how many milestones `smoothed` averaged (`decision_settings.csv`'s `k`), for its label
                  )->alt.FacetChart|None:
     "Decision accuracy between configurations against the share of the token budget, a line per predictor: all runs and each data set (None: no pair to decide)."
     d = decisions[decisions['scope'].isin(['global', 'dataset']) & (decisions['n_pairs'] > 0)]
     if d.empty: return None
-    d = d.assign(panel=d['group'].where(d['scope'] != 'global', 'all runs'), predictor=d['predictor'].map(lambda p: PREDICTOR_LABELS.get(p, p)))
-    names = [PREDICTOR_LABELS.get(p, p) for p in dict.fromkeys(decisions['predictor'])]
+    labels = PREDICTOR_LABELS | ({'smoothed': f'mean of the last {smoothed} milestones'} if smoothed else {})
+    d = d.assign(panel=d['group'].where(d['scope'] != 'global', 'all runs'), predictor=d['predictor'].map(lambda p: labels.get(p, p)))
+    names = [labels.get(p, p) for p in dict.fromkeys(decisions['predictor'])]
     panels = ['all runs'] + sorted(set(d['panel']) - {'all runs'}, key=natural_key)
     x = alt.X('budget_share:Q', scale=alt.Scale(type='log', nice=False, padding=8), title=LABELS['budget_share'],
               axis=alt.Axis(values=sorted(d['budget_share'].unique()), format='.3~%', labelOverlap='greedy', labelSeparation=6))
@@ -262,13 +264,14 @@ def analysis_charts(res:Results, # what the analysis read
                     name:str|None=None, # what the scores are (a downstream metric's label); None: accuracy on the minimal pairs, by their own name
                     decisions:pd.DataFrame|None=None, # `lmeff.decide.score_predictions`: adds the compute–decision frontier
                     decision_target:float=0.9, # the decision accuracy that counts as decided
+                    smoothed:int|None=None, # how many milestones `smoothed` averaged, for the frontier's label
                    )->dict:
     "Every figure of an analysis, by file name (None where there is nothing to draw), labelled with the minimal pairs' own name or the metric's."
     pairs, end = name is None, end_point(res.overall)
     name = name or pairs_name(None if res.tasks is None else res.tasks['task'].unique())
     charts = dict(learning_curves=plot_learning_curves(res.overall, name), correlations=plot_correlations(ep, threshold, name),
                   vocab_sizes=plot_vocab(res.overall, benchmark=name))
-    if decisions is not None: charts['decision_frontier'] = plot_frontier(decisions, decision_target, name)
+    if decisions is not None: charts['decision_frontier'] = plot_frontier(decisions, decision_target, name, smoothed)
     if pairs and res.tasks is not None and (res.tasks['milestone'] == end).any():   # phenomena and tasks: of minimal pairs only
         charts.update(phenomena=plot_phenomena(res.tasks, end, name), tasks=plot_tasks(res.tasks, end, name))
     return charts

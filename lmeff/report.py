@@ -13,7 +13,7 @@ from .store import FINAL, RESULTS_FILE, RESULTS_LAYOUT, milestone_key, parse_res
 from .analysis import (OVERALL_COLUMNS, RUN, SNAPSHOT, TASK_COLUMNS, Results, _results, check_table, compared_milestones, correlations,
                             early_prediction, earliest_milestone, end_point, gather, load_results, natural_key, numeric_milestones,
                             reference_tables, snapshot_keys, write_table)
-from .decide import CHOSEN, CONFIG, decision_tables
+from .decide import CHOSEN, CONFIG, decision_tables, method_text
 from .figures import analysis_charts, save_chart
 
 # %% auto #0
@@ -137,40 +137,39 @@ def summary_markdown(res:Results, # the gathered results
 # %% ../nbs/05b_report.ipynb #4cfa45a6
 def _pair_label(r, side:str)->str: return ' · '.join(str(getattr(r, f'{c}_{side}')) for c in CONFIG if hasattr(r, f'{c}_{side}'))
 
-def _decided(r)->str:
+def _decided(r, ci:str)->str:
     "How a `decide_at` row decides, in words."
     if pd.isna(r.milestone):
         return (f"you cannot decide: decision accuracy never reaches {r.target:g} (the best is {_f(r.best_decision_accuracy)}, at {_tok(r.best_milestone)})"
                 if pd.notna(r.best_milestone) else "you cannot decide: it orders no pair of configurations")
     return (f"you can decide at **{_tok(r.milestone)}** tokens ({_pct(r.budget_share)} of the budget) with decision accuracy {_f(r.decision_accuracy)} "
-            f"(95% CI {_f(r.decision_ci_low)}–{_f(r.decision_ci_high)})" + ('' if r.stays_above else ", though not at every later milestone"))
+            f"({ci} {_f(r.decision_ci_low)}–{_f(r.decision_ci_high)})" + ('' if r.stays_above else ", though not at every later milestone"))
 
 def decision_summary(tables:dict, # `lmeff.decide.decision_tables`
                      end:str=FINAL, # the end point
                      target:float=0.9, # the decision accuracy that counts as decided
                     )->list[str]:
     "The summary's sections on decisions between configurations and on signal and noise, as markdown lines."
-    at, dec, choice, preds = tables['decide_at.csv'], tables['decisions.csv'], tables['honest_choice.csv'], tables['predictions.csv']
+    at, dec, choice, preds, use = tables['decide_at.csv'], tables['decisions.csv'], tables['honest_choice.csv'], tables['predictions.csv'], method_text(tables)
     honest, fin = (at['predictor'] == CHOSEN).any(), 'final' if end == FINAL else f'{_tok(end)}'
     when = 'at `final`' if end == FINAL else f'at the last anchor, {_tok(end)}'
     L = ["", "## Deciding between configurations", "", f"A researcher chooses a configuration (data set, model size, vocabulary; the mean of its seeds) among those "
          f"of one data set. The **decision accuracy** is the share of the pairs of configurations sharing a data set whose {fin} means differ that a predictor "
          f"orders as the end does (ties count ½); a group is decided at the first milestone where it reaches {target:g}. Predictors read only the milestones "
-         "up to theirs: `raw` (the accuracy there), `smoothed` (the mean of the last 3), `extrapolated` (a power law fitted to them, read at the budget), `margin` "
-         "(the mean log-probability margin), `filtered` (the accuracy on the half of the tasks with the highest signal-to-noise ratio then). " + (
+         f"up to theirs: {use['predictors']}. " + (
          "`chosen` is, at each milestone and for each data set, the predictor best on the *other* data sets (leave one data set out): the honest recommendation."
          if honest else "With a single data set no predictor can be chosen without looking at the data it is judged on: raw accuracy is the answer."), ""]
     for (scope, group), g in at.groupby(['scope', 'group'], sort=False):
         raw, name = g[g['predictor'] == 'raw'].iloc[0], 'all runs' if scope == 'global' else group
         if raw.n_pairs == 0:
             L.append(f"- **{name}**: no two of its configurations share a data set and differ at the end: nothing to decide."); continue
-        s = f"- **{name}** ({raw.n_pairs} pair{'s' if raw.n_pairs != 1 else ''}): with raw accuracy {_decided(raw)}"
+        s = f"- **{name}** ({raw.n_pairs} pair{'s' if raw.n_pairs != 1 else ''}): with raw accuracy {_decided(raw, use['ci'])}"
         if honest:
             ch = g[g['predictor'] == CHOSEN].iloc[0]
             ds = preds['dataset'].unique() if scope == 'global' else preds.loc[preds[scope].astype(str) == group, 'dataset'].unique()
             used = choice[(choice['milestone'] == ch.milestone) & choice['dataset'].isin(ds)].groupby('chosen', sort=False)['dataset'].apply(list)
             which = '; '.join(f"`{p}`" + (' for ' + ', '.join(v) if len(used) > 1 else '') for p, v in used.items())
-            s += f"; with predictor {which} (chosen on the other data sets) {_decided(ch)}" if which else f"; with the predictor chosen on the other data sets {_decided(ch)}"
+            s += f"; with predictor {which} (chosen on the other data sets) {_decided(ch, use['ci'])}" if which else f"; with the predictor chosen on the other data sets {_decided(ch, use['ci'])}"
         L.append(s + '.')
     g = dec[dec['scope'] == 'global'].set_index(['milestone', 'predictor'])
     glob = at[at['scope'] == 'global'].set_index('predictor'); raw_at = glob.loc['raw']
@@ -183,7 +182,7 @@ def decision_summary(tables:dict, # `lmeff.decide.decision_tables`
         if ch['gain'].notna().any() and ch['gain'].max() > 0:
             b = ch.loc[ch['gain'].idxmax()]; m = ch['gain'].idxmax()
             s += (f" Its largest gain is at {_tok(m)}: {_f(b.decision_accuracy)} of the pairs right against raw accuracy's {_f(g.loc[(m, 'raw'), 'decision_accuracy'])} "
-                  f"(gain {b.gain:+.2f}, 95% CI {b.gain_ci_low:+.2f} to {b.gain_ci_high:+.2f}: " + ("the interval excludes zero)." if b.gain_ci_low > 0 else
+                  f"(gain {b.gain:+.2f}, {use['ci']} {b.gain_ci_low:+.2f} to {b.gain_ci_high:+.2f}: " + ("the interval excludes zero)." if b.gain_ci_low > 0 else
                   "the interval includes zero: with this many configurations the gain may be noise)."))
         L += ["", s]
     names = list(dict.fromkeys(dec['predictor']))
@@ -196,10 +195,9 @@ def decision_summary(tables:dict, # `lmeff.decide.decision_tables`
               + '; '.join(f"{r.dataset}: {_pair_label(r, 'a')} vs {_pair_label(r, 'b')} ({fin} gap {r.final_gap:.3f})" for r in w.head(5).itertuples())
               + ('' if len(w) <= 5 else f"; and {len(w) - 5} more (`wrong_pairs.csv`)") + '.']
     sn, seeds = tables['signal_noise.csv'], tables['seeds_needed.csv']
-    L += ["", "## Signal and noise", "", "Signal: the standard deviation of the configuration means within a data set (pooled over a group's data sets); noise: the mean "
-          "over configurations of their seeds' standard deviation; SNR = signal / noise (`signal_noise.csv`, per task `task_signal_noise.csv`). Two configurations "
-          "Δ apart, each the mean of n seeds of standard deviation σ, are ordered right with probability Φ(Δ·√(n/2)/σ): 90 % confidence needs n ≥ 2·(1.2816·σ/Δ)² "
-          f"seeds each (`seeds_needed.csv`). {when.capitalize()}:", "", "| group | configurations | signal | noise | SNR | seeds for Δ = 0.005 | 0.01 | 0.02 | at the median gap |", "|---|---|---|---|---|---|---|---|---|"]
+    L += ["", "## Signal and noise", "", f"Signal: the standard deviation of the configuration means within a data set (pooled over a group's data sets); {use['noise']}; "
+          "SNR = signal / noise (`signal_noise.csv`, per task `task_signal_noise.csv`). Two configurations Δ apart, each the mean of n seeds of standard deviation σ, "
+          f"are ordered right with probability Φ(Δ·√(n/2)/σ): {use['seeds']} seeds each (`seeds_needed.csv`). {when.capitalize()}:", "", "| group | configurations | signal | noise | SNR | seeds for Δ = 0.005 | 0.01 | 0.02 | at the median gap |", "|---|---|---|---|---|---|---|---|---|"]
     for r in sn[sn['milestone'] == end].itertuples():
         q = seeds[(seeds['scope'] == r.scope) & (seeds['group'] == r.group) & (seeds['milestone'] == end)].set_index(['gap_is', 'gap'])['seeds']
         n = lambda gap: _f(q.get(('planned', gap)), 0)
@@ -214,7 +212,7 @@ def decision_summary(tables:dict, # `lmeff.decide.decision_tables`
         L[-1] += f" Per task {when}, {int((t['snr'] < 1).sum())} of {len(t)} tasks have an SNR below 1."
         if 'filtered' in names:
             f, r = g.xs('filtered', level='predictor')['decision_accuracy'], g.xs('raw', level='predictor')['decision_accuracy']
-            L[-1] += (f" Dropping the noisier half at each milestone (`filtered`) changes the decision accuracy over all runs by {(f - r).mean():+.2f} on average "
+            L[-1] += (f" Dropping the noisier tasks, keeping the {use['kept']} of the highest SNR at each milestone (`filtered`) changes the decision accuracy over all runs by {(f - r).mean():+.2f} on average "
                       f"over the milestones: higher at {int((f > r).sum())}, lower at {int((f < r).sum())} of {len(r)}.")
     return L
 
@@ -291,7 +289,7 @@ def analyze(results, # a results folder, an overall CSV, or `Results`
     if cross is not None: tables[f'blimp_vs_{name}.csv'] = cross
     written = [write_table(df, out/f) for f, df in {**tables, **decide}.items()]
     written.append(write_text(out/'summary.md', summary_markdown(res, ep, em, threshold, n_boot, cross, decisions=decide, decision_target=decision_target)))
-    charts = analysis_charts(res, ep, threshold, None if res.metric == 'blimp' else metric_label(res), decisions=decide['decisions.csv'], decision_target=decision_target)
+    charts = analysis_charts(res, ep, threshold, None if res.metric == 'blimp' else metric_label(res), decisions=decide['decisions.csv'], decision_target=decision_target, smoothed=method_text(decide)['k'])
     for name, chart in tqdm([(n, c) for n, c in charts.items() if c is not None], desc='figures', unit='figure', disable=not progress):
         written += save_chart(chart, out/'figures'/name, png)
     return dict(results=res, early_prediction=ep, earliest=em, spearman=sp, r2=r2, written=written, blimp_correlation=cross, decisions=decide)
@@ -414,7 +412,7 @@ def cmd_analyze(args)->int:
     for p in [p for p in ('raw', CHOSEN) if p in at.index and at.loc[p, 'n_pairs']]:
         row = at.loc[p]
         print(f"decision accuracy between configurations >= {args.decision_target:g} with {'raw accuracy' if p == 'raw' else 'the predictor chosen on the other data sets'}: "
-              + (f"{row.milestone} ({_pct(row.budget_share)} of {_budget(end)}; {_f(row.decision_accuracy)}, 95% CI {_f(row.decision_ci_low)}–{_f(row.decision_ci_high)})"
+              + (f"{row.milestone} ({_pct(row.budget_share)} of the planned budget; {_f(row.decision_accuracy)}, {method_text(r['decisions'])['ci']} {_f(row.decision_ci_low)}–{_f(row.decision_ci_high)})"
                  if pd.notna(row.milestone) else 'none'))
     print(f"wrote {len(r['written'])} files to {args.out} (summary: {Path(args.out)/'summary.md'})")
     return 0

@@ -36,3 +36,24 @@ def test_schedule_agreement_decides_between_configurations():
     wsd = rows({('0.1', 512, 0): 0.66, ('0.1', 512, 1): 0.64, ('0.1', 1024, 0): 0.61, ('0.1', 1024, 1): 0.63})               # 512 ahead: the wrong call
     per_anchor, _ = schedule_agreement(cosine, wsd)
     assert per_anchor[['decision_final_cosine', 'decision_final_wsd']].values.tolist() == [[1.0, 0.0]]
+
+def test_schedule_decides_with_raw_and_the_chosen_predictor():
+    "Per schedule, `lmeff.decide`'s answer over all runs: cosine orders the configurations right from the first anchor, wsd only from the second; schedules.md says so."
+    from lmeff.analysis import Results, check_table, missing_snapshots
+    from lmeff.compare import _markdown, schedule_agreement, schedule_decisions
+    def study(wrong_first):
+        rows = [(d, 'tiny', m, v, s, .5 + .02 * i * (-1 if wrong_first and m == '0.025' else 1) + .05 * j + .002 * s + (.2 if m == 'final' else 0))
+                for d in ('a', 'b') for i, v in enumerate((512, 1024, 2048)) for s in (0, 1) for j, m in enumerate(('0.025', '0.05', '0.1', 'final'))
+                if m != 'final' or not wrong_first]
+        o = check_table(pd.DataFrame(rows, columns=['dataset', 'model_size', 'milestone', 'vocab_size', 'seed', 'acc']), 'x', need_end=False)
+        return Results(o, None, missing_snapshots(o), 'x', budget_m=0.1)
+    cosine, wsd = study(False), study(True)
+    d = schedule_decisions({'cosine': cosine, 'wsd': wsd}, n_boot=20).set_index(['schedule', 'predictor'])
+    assert d.loc[('cosine', 'raw'), ['milestone', 'budget_share', 'decision_accuracy', 'n_pairs']].tolist() == ['0.025', 0.25, 1.0, 6]
+    assert d.loc[('wsd', 'raw'), ['milestone', 'budget_share', 'decision_accuracy']].tolist() == ['0.05', 0.5, 1.0]   # wsd borrows cosine's finals
+    assert d.loc[('wsd', 'chosen'), 'milestone'] == '0.05' and d.loc[('cosine', 'raw'), 'ci'] == '95% CI'
+    per_anchor, answer = schedule_agreement(cosine.overall, wsd.overall)
+    acc = [dict(schedule=k, tokens_planned=1, tokens_trained=1, seconds=1.0) for k in ('cosine', 'wsd')]
+    md = _markdown(per_anchor, answer, acc, 'synthetic minimal pairs', 'decay', d.reset_index())
+    assert '## Deciding between configurations' in md and '| wsd | raw accuracy | 50K | 50.0% | 1.00 (95% CI 1.00–1.00) | 6 |' in md
+    assert '| cosine | chosen honestly | 25K | 25.0% |' in md

@@ -1,5 +1,5 @@
 "Decisions between configurations (lmeff.decide): hand-computed cases, predictors that never read the end, the honest choice, signal and noise, and the published study recomputed with plain pandas and scipy."
-import itertools, math
+import dataclasses, itertools, math
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -39,7 +39,9 @@ def random_study(rng, datasets=('a', 'b', 'c'), milestones=('25', '50', '75', '1
     t = pd.concat([o.assign(task=k, acc=np.clip(o.acc + rng.normal(0, .02, len(o)), 0, 1)) for k in tasks])[TASK_COLUMNS].reset_index(drop=True)
     snaps = o[SNAPSHOT].reset_index(drop=True)
     margin = rng.normal(0, 1, (len(snaps), 20)) + o['acc'].to_numpy()[:, None]
-    return Results(o, check_table(t, 'tasks', TASK_COLUMNS), missing_snapshots(o), 'random', pairs=PairScores(snaps, np.array(['t1'] * 20), margin > 0, margin))
+    finals = o[o.milestone == 'final'][RUN].assign(tokens_seen=1e9).reset_index(drop=True)   # full runs that stopped early: not the planned budget
+    return Results(o, check_table(t, 'tasks', TASK_COLUMNS), missing_snapshots(o), 'random', final_tokens=finals,
+                   pairs=PairScores(snaps, np.array(['t1'] * 20), margin > 0, margin), budget_m=float(milestones[-1]))
 
 # ---------------------------------------------------------------- decisions between configurations, by hand
 
@@ -95,6 +97,7 @@ def test_a_failed_fit_falls_back_and_says_why(monkeypatch):
     assert p['score'].tolist() == smoothed['score'].tolist()
 
 def test_no_predictor_reads_final_or_a_later_milestone():
+    "With the default budget (the planned one): the predictions at t stay the same, to the last bit, when (a) later milestones' and final's scores change, (b) later rows are dropped, (c) the finals' tokens_seen change."
     rng = np.random.default_rng(7)
     res = random_study(rng)
     before = predictions(res)
@@ -104,10 +107,25 @@ def test_no_predictor_reads_final_or_a_later_milestone():
         o = res.overall.assign(acc=np.where(later(res.overall), rng.random(len(res.overall)), res.overall['acc']))
         t = res.tasks.assign(acc=np.where(later(res.tasks), rng.random(len(res.tasks)), res.tasks['acc']))
         margin = np.where(later(res.pairs.snapshots).to_numpy()[:, None], rng.normal(0, 5, res.pairs.margin.shape), res.pairs.margin)
-        noisy = Results(o, t, res.missing, 'noisy', pairs=PairScores(res.pairs.snapshots, res.pairs.task, margin > 0, margin))
-        assert not noisy.overall.equals(res.overall)
-        pd.testing.assert_frame_equal(predictions(noisy, milestones=[m], budget=500.0),
-                                      before[before.milestone == m].reset_index(drop=True), check_exact=True)
+        noisy = dataclasses.replace(res, overall=o, tasks=t, pairs=PairScores(res.pairs.snapshots, res.pairs.task, margin > 0, margin))
+        keep = ~later(res.pairs.snapshots).to_numpy()
+        dropped = dataclasses.replace(res, overall=res.overall[~later(res.overall)].reset_index(drop=True), tasks=res.tasks[~later(res.tasks)].reset_index(drop=True),
+                                      missing=res.missing.iloc[:0], pairs=PairScores(res.pairs.snapshots[keep].reset_index(drop=True), res.pairs.task,
+                                                                                     res.pairs.correct[keep], res.pairs.margin[keep]))
+        longer = dataclasses.replace(res, final_tokens=res.final_tokens.assign(tokens_seen=4e9))
+        assert not noisy.overall.equals(res.overall) and 'final' not in set(dropped.overall['milestone'])
+        for changed in (noisy, dropped, longer):
+            pd.testing.assert_frame_equal(predictions(changed, milestones=[m]), before[before.milestone == m].reset_index(drop=True), check_exact=True)
+
+def test_one_planned_budget_for_extrapolation_and_shares():
+    "The finals' tokens_seen differ between data sets; extrapolation and every group's share of the budget use the same planned budget: the largest milestone."
+    res = random_study(np.random.default_rng(8), datasets=('a', 'b'))
+    res = dataclasses.replace(res, budget_m=None, final_tokens=res.final_tokens.assign(tokens_seen=np.where(res.final_tokens['dataset'] == 'a', 1e9, 3e9)))
+    preds = predictions(res)
+    pd.testing.assert_frame_equal(preds, predictions(res, budget=500.0))
+    dec = lmeff.decide.score_predictions(res, preds, n_boot=0)
+    assert dec['budget_m'].eq(500).all() and np.allclose(dec['budget_share'], dec['tokens_m'] / 500)
+    assert lmeff.decide.planned_budget(res) == 500 and lmeff.decide.planned_budget(dataclasses.replace(res, budget_m=2000.0)) == 2000
 
 def test_margin_is_read_from_the_pair_files(tmp_path):
     rng = np.random.default_rng(2)
@@ -123,6 +141,14 @@ def test_margin_is_read_from_the_pair_files(tmp_path):
     assert res.pairs.margin.shape == (12, 6) and np.array_equal(res.pairs.correct, res.pairs.margin > 0)
     p = predictions(res).query("predictor == 'margin'")
     assert {(r.seed, r.vocab_size, r.milestone): r.score for r in p.itertuples()} == pytest.approx({k: v for k, v in good.items() if k[2] != 'final'})
+    # fewer pairs in a final and in a later snapshot, then no pair file for a final: the margins at 25M stay the same
+    for seed, v, m, n in [(0, 8000, 'final', 3), (1, 16000, '50', 4), (1, 8000, 'final', 0)]:
+        d = results_dir(tmp_path, dict(dataset='a', model_config='20m', seed=seed, vocab_size=v, milestone=m))
+        with np.load(d/PAIRS_FILE) as z: arr = {k: z[k] for k in z.files}
+        (d/PAIRS_FILE).unlink()
+        if n: np.savez(d/PAIRS_FILE, **{k: a[:n] for k, a in arr.items()})
+        again = predictions(gather(tmp_path, progress=False), milestones=['25']).query("predictor == 'margin'").reset_index(drop=True)
+        pd.testing.assert_frame_equal(again, p[p.milestone == '25'].reset_index(drop=True), check_exact=True)
 
 # ---------------------------------------------------------------- the honest choice
 
@@ -160,6 +186,42 @@ def test_signal_and_noise_by_hand():
     # all runs: a's variance of configuration means (2 degrees of freedom) pooled with b's (1)
     assert sn.loc[('all', 'final'), 'signal'] == pytest.approx(math.sqrt((2 * np.var([.71, .75, .79], ddof=1) + np.var([.67, .71], ddof=1)) / 3))
 
+def high_and_low_snr():
+    """Data set a, three configurations of two seeds. Per task at 25M: `clear` (means .60, .70, .80, seeds ±.005), `mid` (means .62, .64, .66, seeds ±.005, ±.015, ±.005)
+    and `noisy` (every mean .65, seeds ±.05); at 50M `noisy` and `mid` swap roles: the kept tasks must be chosen at each milestone."""
+    runs = [(i, v, seed, 1 - 2 * seed) for i, v in enumerate((8000, 16000, 32000)) for seed in (0, 1)]
+    clear = lambda i, s: [.60, .70, .80][i] + .005 * s
+    mid = lambda i, s: [.62, .64, .66][i] + [.005, .015, .005][i] * s
+    flat = lambda i, s: .65 + .05 * s * (-1)**i
+    tasks = {'25': dict(clear=clear, mid=mid, noisy=flat), '50': dict(clear=lambda i, s: clear(i, s) + .01, mid=flat, noisy=lambda i, s: [.60, .75, .90][i] + .005 * s),
+             'final': dict(clear=lambda i, s: clear(i, s) + .1, mid=lambda i, s: mid(i, s) + .1, noisy=lambda i, s: flat(i, s) + .1)}
+    t = check_table(pd.DataFrame([('a', '20m', m, v, seed, k, f(i, s)) for m, fs in tasks.items() for k, f in fs.items() for i, v, seed, s in runs],
+                                 columns=TASK_COLUMNS), 'tasks', TASK_COLUMNS)
+    close = lambda i, s: [.62, .63, .64][i] + [.005, .015, .005][i] * s   # unequal seed spreads: pooled noise
+    overall = {'25': close, '50': lambda i, s: close(i, s) + .01, 'final': lambda i, s: [.70, .72, .74][i] + .005 * s}
+    o = table([('a', '20m', m, v, seed, f(i, s)) for m, f in overall.items() for i, v, seed, s in runs])
+    return Results(o, t, missing_snapshots(o), 'snr')
+
+def test_filtered_keeps_the_tasks_of_high_snr_chosen_at_each_milestone():
+    res = high_and_low_snr()
+    tsn = signal_noise(res.tasks, by=()).set_index(['milestone', 'task'])
+    pooled = math.sqrt(np.mean([2 * .005**2, 2 * .015**2, 2 * .005**2]))   # √(mean of the seed variances), not the mean of the seed std's
+    assert tsn.loc[('25', 'clear'), ['signal', 'noise', 'snr']].tolist() == pytest.approx([.1, .005 * math.sqrt(2), .1 / (.005 * math.sqrt(2))])
+    assert tsn.loc[('25', 'mid'), ['signal', 'noise', 'snr']].tolist() == pytest.approx([.02, pooled, .02 / pooled])
+    assert tsn.loc[('25', 'noisy'), 'snr'] == pytest.approx(0, abs=1e-9) and tsn.loc[('50', 'mid'), 'snr'] == pytest.approx(0, abs=1e-9)
+    f = predictions(res, keep=0.5).query("predictor == 'filtered'").set_index(['milestone', 'vocab_size', 'seed'])
+    tasks = res.tasks.set_index(['milestone', 'vocab_size', 'seed', 'task'])['acc']
+    for (m, v, seed), r in f.iterrows():   # ⌈0.5·3⌉ = 2 tasks: clear and mid at 25M; noisy (now the clearest) and clear at 50M
+        kept = ('clear', 'mid') if m == '25' else ('noisy', 'clear')
+        assert r.score == pytest.approx(np.mean([tasks[(m, v, seed, k)] for k in kept]))
+        assert r.note == f"2 of 3 tasks, SNR ≥ {tsn.loc[(m, kept[1]), 'snr']:.2f}"
+    assert f.loc[('25', 8000, 0), 'score'] == pytest.approx((.605 + .625) / 2) and f.loc[('50', 8000, 0), 'score'] == pytest.approx((.615 + .605) / 2)
+    sn = signal_noise(res.overall, by=())
+    assert sn.set_index('milestone').loc['25', 'noise'] == pytest.approx(pooled)
+    med = lmeff.decide.seeds_table(res.overall, sn).query("milestone == '25' and gap_is == 'median between configurations'").iloc[0]
+    assert med.gap == pytest.approx(.01) and med.noise == pytest.approx(pooled)   # gaps .01, .02, .01 between the means .62, .63, .64
+    assert med.seeds == math.ceil(2 * (stats.norm.ppf(0.9) * pooled / .01)**2) == 7   # the mean of the std's would say 5
+
 def test_seeds_needed_is_the_smallest_enough():
     z = stats.norm.ppf(0.9)
     for sigma, gap in [(0.01, 0.01), (0.008, 0.005), (0.02 / math.sqrt(2), 0.01), (0.011, 0.02)]:
@@ -177,6 +239,15 @@ def test_decide_at_first_milestone_reaching_the_target():
     r = decide_at(dec).iloc[0]
     assert (r.milestone, r.decision_accuracy, r.stays_above, r.best_milestone) == ('50', .9, False, '50')
     assert pd.isna(decide_at(dec, target=.95).iloc[0].milestone)
+
+def test_summary_text_is_built_from_the_values_used():
+    from lmeff.report import decision_summary
+    T = decision_tables(random_study(np.random.default_rng(9), datasets=('a', 'b')), n_boot=20, level=0.8, k=2, keep=0.25, confidence=0.75, budget=1000.0)
+    md = '\n'.join(decision_summary(T))
+    assert '`smoothed` (the mean of the last 2)' in md and 'the accuracy on the quarter of the tasks' in md and 'at least 4 of them' in md
+    assert '80% CI' in md and '95% CI' not in md and 'read at the planned token budget, 1B' in md and 'never the tokens a final checkpoint really saw' in md
+    assert f"75% confidence needs n ≥ 2·({stats.norm.ppf(0.75):.4f}·σ/Δ)²" in md and '1.2816' not in md and 'pooled seed standard deviation' in md
+    assert T['seeds_needed.csv']['confidence'].eq(0.75).all() and T['decisions.csv']['budget_m'].eq(1000).all()
 
 def test_downstream_scores_get_the_same_tables(tmp_path):
     res = random_study(np.random.default_rng(5), datasets=('a', 'b'))
@@ -215,12 +286,13 @@ def test_published_study_recomputed_with_pandas_and_scipy(published):
         assert row.decision_ci_low <= row.decision_accuracy <= row.decision_ci_high
     sn = pd.read_csv(out/'signal_noise.csv', dtype={'milestone': str}).query("group == 'tinystories' and milestone == 'final'").iloc[0]
     f = g[g.milestone == 'final'].groupby(CONFIG)['acc']
-    assert sn.signal == pytest.approx(f.mean().std()) and sn.noise == pytest.approx(f.std().mean()) and sn.snr == pytest.approx(f.mean().std() / f.std().mean())
+    noise = math.sqrt(f.var().mean())   # pooled: the root of the mean seed variance
+    assert sn.signal == pytest.approx(f.mean().std()) and sn.noise == pytest.approx(noise) and sn.snr == pytest.approx(f.mean().std() / noise)
     per_ds = pd.read_csv(out/'signal_noise.csv', dtype={'milestone': str}).query("scope == 'dataset' and milestone == 'final'")
-    assert per_ds['noise'].round(3).between(0.006, 0.011).all() and per_ds['signal'].round(3).between(0.010, 0.019).all()
-    assert per_ds['snr'].round(1).between(1.3, 1.7).all()
+    assert per_ds['noise'].round(3).between(0.007, 0.012).all() and per_ds['signal'].round(3).between(0.010, 0.019).all()   # pooled noise
+    assert per_ds['snr'].round(1).between(1.2, 1.6).all()
     seeds = pd.read_csv(out/'seeds_needed.csv', dtype={'milestone': str}).query("group == 'tinystories' and milestone == 'final' and gap == 0.01")
-    assert seeds['seeds'].item() == math.ceil(2 * (stats.norm.ppf(0.9) * f.std().mean() / 0.01)**2)
+    assert seeds['seeds'].item() == math.ceil(2 * (stats.norm.ppf(0.9) * noise / 0.01)**2)
 
 def test_published_study_answer(published):
     ref, out = published

@@ -148,6 +148,7 @@ def test_decision_frontier_reads_without_the_code():
     assert not RAW & set(texts(spec)) and 'How early each predictor picks the better configuration (BLiMP)' in texts(spec)
     x = [e['x'] for e in _encodings(spec) if e.get('x', {}).get('field') == 'budget_share'][0]
     assert x['scale']['type'] == 'log' and x['title'] == 'share of the token budget' and x['axis']['format'] == '.3~%'
-    assert set(plot_frontier(dec).data['predictor']) == {'raw accuracy', 'mean of the last 3 milestones', 'extrapolated learning curve', 'chosen on the other data sets'}
+    assert set(plot_frontier(dec, smoothed=2).data['predictor']) == {'raw accuracy', 'mean of the last 2 milestones', 'extrapolated learning curve', 'chosen on the other data sets'}
+    assert 'mean of the last milestones' in set(plot_frontier(dec).data['predictor'])   # the label says the k used, or none: never a default
     assert plot_frontier(dec[dec['scope'] == 'model_size']) is None   # no panel without pairs within a data set
     assert 'decision_frontier' in analysis_charts(Results(o, None, missing_snapshots(o), 'x'), early_prediction(o, n_boot=10, progress=False), decisions=dec)

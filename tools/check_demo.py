@@ -9,7 +9,7 @@ import nbformat, pandas as pd
 
 TABLES = ('overall.csv', 'tasks.csv', 'blimp_global_spearman.csv', 'blimp_global_r2.csv', 'early_prediction.csv', 'earliest_milestone.csv',
           'final_copies.csv', 'summary.md', 'predictions.csv', 'decisions.csv', 'decide_at.csv', 'honest_choice.csv', 'wrong_pairs.csv',
-          'signal_noise.csv', 'task_signal_noise.csv', 'seeds_needed.csv')
+          'signal_noise.csv', 'task_signal_noise.csv', 'seeds_needed.csv', 'decision_settings.csv')
 FIGURES = ('learning_curves', 'correlations', 'vocab_sizes', 'phenomena', 'tasks', 'decision_frontier')
 FINAL_AT_LEAST = 0.6   # mean accuracy of the final checkpoints on the minimal pairs: clearly above chance (0.5)
 RISE_AT_LEAST = 0.05   # how far the last anchor's mean accuracy must be above the first anchor's
