@@ -31,7 +31,7 @@ def figures(tmp_path_factory):
 
 def test_every_figure_renders_offline(figures, tmp_path):
     from PIL import Image
-    assert [f.stem for f in figures] == ['correlations', 'learning_curves', 'phenomena', 'tasks', 'vocab_sizes']
+    assert [f.stem for f in figures] == ['correlations', 'decision_frontier', 'learning_curves', 'phenomena', 'tasks', 'vocab_sizes']
     for f in figures:
         dom = browse('--dump-dom', f.as_uri())
         console = [l for l in dom.stderr.splitlines() if ':CONSOLE' in l]
