@@ -14,6 +14,14 @@ def shared_data():
     if not SHARED_DATA.is_dir(): pytest.skip(f"real data folder {SHARED_DATA} not present (set LMEFF_SHARED_DATA)")
     return SHARED_DATA
 
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    "A small prepared synthetic corpus (vocabulary 512), once per test module: what the training, schedule, state and tracker tests train on."
+    from lmeff.tokens import prepare
+    d = tmp_path_factory.mktemp('data')
+    prepare('synthetic', d, [512], words=12_000, n_pairs=4, progress=False)
+    return d
+
 def run_cli(*args, cwd=None, env=None, timeout=600):
     "Run the installed `lmeff` console script; return the CompletedProcess."
     exe = Path(sys.executable).with_name('lmeff')

@@ -4,15 +4,8 @@ import pytest
 from lmeff.config import MILESTONES, LmeffError
 from lmeff.train_config import TrainConfig
 from lmeff.schedule import planned_steps, logged_steps, branch_step
-from lmeff.tokens import prepare
 from lmeff.train import train
 from conftest import run_cli
-
-@pytest.fixture(scope='module')
-def data(tmp_path_factory):
-    d = tmp_path_factory.mktemp('data')
-    prepare('synthetic', d, [512], words=12_000, n_pairs=4, progress=False)
-    return d
 
 def cfg(data, out, **kw):
     base = dict(seq_length=32, anchors=(0.004, 0.008), milestones=(0.002, 0.006), batch_size=8, grad_accum=1, eval_every=5,

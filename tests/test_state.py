@@ -9,7 +9,6 @@ from lmeff.model import build_model
 from lmeff.schedule import wsd_lambda
 from lmeff.state import ScheduleState, StateWriter, _digest, resume_key, resume_schedule, save_schedule
 from lmeff.store import STATE_FILE
-from lmeff.tokens import prepare
 from lmeff.train import train
 
 KEY = resume_key(TrainConfig.make('tiny', 'synthetic', 'data', 512, seq_length=16, anchors=(0.004,)), 1, 16)
@@ -78,12 +77,6 @@ def test_a_state_is_written_as_it_was_when_saved(tmp_path):
     st, _ = resume_schedule(tmp_path, KEY, m2, o2, s2, torch.device('cpu'))
     assert st.step == 4 and all(torch.equal(want[k], v) for k, v in m2.state_dict().items())
     assert all(torch.equal(a, g['exp_avg']) for a, g in zip(want_avg, o2.state.values()))
-
-@pytest.fixture(scope='module')
-def data(tmp_path_factory):
-    d = tmp_path_factory.mktemp('data')
-    prepare('synthetic', d, [512], words=12_000, n_pairs=4, progress=False)
-    return d
 
 def cfg(data, out, **kw):
     base = dict(seq_length=32, anchors=(0.004,), milestones=(), batch_size=8, grad_accum=1, eval_every=100, eval_sequences=16,

@@ -3,16 +3,9 @@ from pathlib import Path
 import pytest
 from lmeff.config import LmeffError
 from lmeff.train_config import TrainConfig
-from lmeff.tokens import prepare
 from lmeff.train import train
 from lmeff import track
 from conftest import run_cli
-
-@pytest.fixture(scope='module')
-def data(tmp_path_factory):
-    d = tmp_path_factory.mktemp('data')
-    prepare('synthetic', d, [512], words=12_000, n_pairs=4, progress=False)
-    return d
 
 ARGS = ['train', '--model-config', 'tiny', '--dataset', 'synthetic', '--vocab-size', '512', '--seq-length', '32', '--anchors', '[0.004,0.008]',
         '--milestones', '[0.002]', '--batch-size', '8', '--eval-every', '5', '--eval-sequences', '16', '--epochs', '1', '--device', 'cpu', '--no-progress']

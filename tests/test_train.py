@@ -4,7 +4,6 @@ import pytest, torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 from lmeff.config import LmeffError
-from lmeff.tokens import prepare
 from lmeff.train_config import TrainConfig, steps_to_reach, milestone_steps
 from lmeff.train import train, save_snapshot
 from lmeff.state import save_state
@@ -14,12 +13,6 @@ from lmeff.tokens import load_tokenizer
 from lmeff.cli import main
 from conftest import run_cli
 from helpers import train_ddp_and_single
-
-@pytest.fixture(scope='module')
-def data(tmp_path_factory):
-    d = tmp_path_factory.mktemp('data')
-    prepare('synthetic', d, [512], words=12_000, n_pairs=4, progress=False)
-    return d
 
 def cfg(data, out, **kw):
     base = dict(seq_length=32, anchors=(-1.0,), milestones=(0.002, 0.004), batch_size=8, grad_accum=1, eval_every=5,
